@@ -1,0 +1,1 @@
+//! gambi-hub
