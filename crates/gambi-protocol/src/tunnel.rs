@@ -1,0 +1,404 @@
+//! Frames exchanged over a participant tunnel (a WebSocket of JSON text frames).
+//!
+//! Messages are typed by direction: [`HubToParticipant`] and [`ParticipantToHub`]. Each is
+//! a JSON object tagged by `type`. Response bodies travel as standard base64 in
+//! `tunnel.response.chunk`, as in the original protocol. `tunnel.cancel` is our extension;
+//! a participant that does not know it ignores it, as it ignores every unknown type.
+
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::Millis;
+
+/// Names of `tunnel.request` operations.
+pub mod operation {
+    /// `POST /v1/responses`.
+    pub const RESPONSES_CREATE: &str = "responses.create";
+    /// `POST /v1/chat/completions`.
+    pub const CHAT_COMPLETIONS_CREATE: &str = "chat.completions.create";
+    /// `GET /v1/responses/{id}`.
+    pub const RESPONSES_GET: &str = "responses.get";
+    /// `DELETE /v1/responses/{id}`.
+    pub const RESPONSES_DELETE: &str = "responses.delete";
+    /// `POST /v1/responses/{id}/cancel`.
+    pub const RESPONSES_CANCEL: &str = "responses.cancel";
+    /// `GET /v1/responses/{id}/input_items`.
+    pub const RESPONSES_INPUT_ITEMS: &str = "responses.input_items";
+}
+
+/// A frame the hub sends to a participant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum HubToParticipant {
+    /// Forward an HTTP request to the provider.
+    #[serde(rename = "tunnel.request")]
+    Request(TunnelRequest),
+    /// Reply to a `tunnel.ping`.
+    #[serde(rename = "tunnel.pong")]
+    Pong {
+        /// The hub's clock.
+        timestamp: Millis,
+    },
+    /// Abort a forwarded request: its client went away (Gambi extension).
+    #[serde(rename = "tunnel.cancel")]
+    Cancel {
+        /// The request to abort.
+        #[serde(rename = "requestId")]
+        request_id: String,
+    },
+}
+
+/// An HTTP request for the participant to send to its provider.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TunnelRequest {
+    /// Correlates the response frames with this request.
+    pub request_id: String,
+    /// What the request does, e.g. `chat.completions.create` (see [`operation`]).
+    pub operation: String,
+    /// HTTP method: `GET`, `POST` or `DELETE`.
+    pub method: String,
+    /// Path to append to the provider endpoint, including any query string.
+    pub path: String,
+    /// Headers to send; provider credentials are added by the participant, never here.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// JSON body, absent when the request has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<Value>,
+    /// Whether the client asked for a streamed response.
+    #[serde(default)]
+    pub stream: bool,
+    /// Free-form metadata.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Value>,
+}
+
+/// A frame a participant sends to the hub.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum ParticipantToHub {
+    /// Keep-alive; the hub answers with `tunnel.pong`.
+    #[serde(rename = "tunnel.ping")]
+    Ping {
+        /// The participant's clock.
+        timestamp: Millis,
+    },
+    /// The provider answered: status and headers.
+    #[serde(rename = "tunnel.response.start", rename_all = "camelCase")]
+    ResponseStart {
+        /// The request this answers.
+        request_id: String,
+        /// HTTP status, 100 to 599.
+        status: u16,
+        /// Provider response headers.
+        #[serde(default)]
+        headers: BTreeMap<String, String>,
+    },
+    /// A piece of the response body, standard base64.
+    #[serde(rename = "tunnel.response.chunk", rename_all = "camelCase")]
+    ResponseChunk {
+        /// The request this belongs to.
+        request_id: String,
+        /// The bytes, base64-encoded.
+        chunk: String,
+    },
+    /// The response body is complete.
+    #[serde(rename = "tunnel.response.end", rename_all = "camelCase")]
+    ResponseEnd {
+        /// The request that finished.
+        request_id: String,
+    },
+    /// The request failed on the participant's side.
+    #[serde(rename = "tunnel.response.error", rename_all = "camelCase")]
+    ResponseError {
+        /// The request that failed.
+        request_id: String,
+        /// Where it failed (the original runtime sends `proxy`).
+        stage: String,
+        /// What failed, in words.
+        message: String,
+    },
+}
+
+/// Why a received frame was not understood. The receiver ignores such frames.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FrameError {
+    /// The frame is not a JSON object with a string `type`.
+    #[error("frame is not a JSON object with a type: {0}")]
+    Malformed(String),
+    /// The frame's `type` is not one this side handles.
+    #[error("unknown frame type {0:?}")]
+    UnknownType(String),
+    /// The frame has a known type but invalid fields.
+    #[error("invalid {kind} frame: {reason}")]
+    Invalid {
+        /// The frame type.
+        kind: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+impl FrameError {
+    /// True for frames of a type this side does not know, which peers may legitimately
+    /// send (newer extensions); false for frames that are broken.
+    pub fn is_unknown_type(&self) -> bool {
+        matches!(self, Self::UnknownType(_))
+    }
+}
+
+const PARTICIPANT_TO_HUB_TYPES: &[&str] = &[
+    "tunnel.ping",
+    "tunnel.response.start",
+    "tunnel.response.chunk",
+    "tunnel.response.end",
+    "tunnel.response.error",
+];
+
+const HUB_TO_PARTICIPANT_TYPES: &[&str] = &["tunnel.request", "tunnel.pong", "tunnel.cancel"];
+
+/// Explains why `text` failed to parse as one of `known` frame types.
+fn classify(text: &str, known: &[&str], error: &serde_json::Error) -> FrameError {
+    #[derive(Deserialize)]
+    struct Tag {
+        #[serde(rename = "type")]
+        kind: String,
+    }
+    match serde_json::from_str::<Tag>(text) {
+        Err(_) => FrameError::Malformed(error.to_string()),
+        Ok(tag) if known.contains(&tag.kind.as_str()) => FrameError::Invalid {
+            kind: tag.kind,
+            reason: error.to_string(),
+        },
+        Ok(tag) => FrameError::UnknownType(tag.kind),
+    }
+}
+
+impl ParticipantToHub {
+    /// Parses a text frame received by the hub.
+    pub fn from_json(text: &str) -> Result<Self, FrameError> {
+        let frame: Self = serde_json::from_str(text)
+            .map_err(|error| classify(text, PARTICIPANT_TO_HUB_TYPES, &error))?;
+        if let Self::ResponseStart { status, .. } = &frame
+            && !(100..=599).contains(status)
+        {
+            return Err(FrameError::Invalid {
+                kind: "tunnel.response.start".into(),
+                reason: format!("status {status} is not between 100 and 599"),
+            });
+        }
+        Ok(frame)
+    }
+
+    /// Serializes the frame as JSON text.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|_| unreachable!("frames always serialize"))
+    }
+
+    /// A `tunnel.response.chunk` carrying `bytes`.
+    pub fn chunk(request_id: impl Into<String>, bytes: &[u8]) -> Self {
+        Self::ResponseChunk {
+            request_id: request_id.into(),
+            chunk: BASE64.encode(bytes),
+        }
+    }
+
+    /// The request id the frame belongs to, if any.
+    pub fn request_id(&self) -> Option<&str> {
+        match self {
+            Self::Ping { .. } => None,
+            Self::ResponseStart { request_id, .. }
+            | Self::ResponseChunk { request_id, .. }
+            | Self::ResponseEnd { request_id }
+            | Self::ResponseError { request_id, .. } => Some(request_id),
+        }
+    }
+}
+
+/// Decodes the base64 payload of a `tunnel.response.chunk`.
+pub fn decode_chunk(chunk: &str) -> Result<Vec<u8>, FrameError> {
+    BASE64.decode(chunk).map_err(|error| FrameError::Invalid {
+        kind: "tunnel.response.chunk".into(),
+        reason: format!("chunk is not valid base64: {error}"),
+    })
+}
+
+impl HubToParticipant {
+    /// Parses a text frame received by a participant.
+    pub fn from_json(text: &str) -> Result<Self, FrameError> {
+        serde_json::from_str(text).map_err(|error| classify(text, HUB_TO_PARTICIPANT_TYPES, &error))
+    }
+
+    /// Serializes the frame as JSON text.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|_| unreachable!("frames always serialize"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn check_hub(frame: HubToParticipant, expected: Value) {
+        assert_eq!(
+            serde_json::to_value(&frame).expect("serializable"),
+            expected
+        );
+        assert_eq!(
+            HubToParticipant::from_json(&expected.to_string()).expect("parses back"),
+            frame
+        );
+    }
+
+    fn check_participant(frame: ParticipantToHub, expected: Value) {
+        assert_eq!(
+            serde_json::to_value(&frame).expect("serializable"),
+            expected
+        );
+        assert_eq!(
+            ParticipantToHub::from_json(&expected.to_string()).expect("parses back"),
+            frame
+        );
+    }
+
+    #[test]
+    fn hub_to_participant_frames() {
+        check_hub(
+            HubToParticipant::Request(TunnelRequest {
+                request_id: "r1".into(),
+                operation: operation::CHAT_COMPLETIONS_CREATE.into(),
+                method: "POST".into(),
+                path: "/v1/chat/completions".into(),
+                headers: BTreeMap::from([("Content-Type".into(), "application/json".into())]),
+                body: Some(json!({"model": "llama3", "messages": []})),
+                stream: true,
+                metadata: None,
+            }),
+            json!({
+                "type": "tunnel.request", "requestId": "r1",
+                "operation": "chat.completions.create", "method": "POST",
+                "path": "/v1/chat/completions",
+                "headers": {"Content-Type": "application/json"},
+                "body": {"model": "llama3", "messages": []}, "stream": true
+            }),
+        );
+        check_hub(
+            HubToParticipant::Pong { timestamp: 42 },
+            json!({"type": "tunnel.pong", "timestamp": 42}),
+        );
+        check_hub(
+            HubToParticipant::Cancel {
+                request_id: "r1".into(),
+            },
+            json!({"type": "tunnel.cancel", "requestId": "r1"}),
+        );
+    }
+
+    #[test]
+    fn participant_to_hub_frames() {
+        check_participant(
+            ParticipantToHub::Ping { timestamp: 7 },
+            json!({"type": "tunnel.ping", "timestamp": 7}),
+        );
+        check_participant(
+            ParticipantToHub::ResponseStart {
+                request_id: "r1".into(),
+                status: 200,
+                headers: BTreeMap::from([("content-type".into(), "text/event-stream".into())]),
+            },
+            json!({"type": "tunnel.response.start", "requestId": "r1", "status": 200,
+                   "headers": {"content-type": "text/event-stream"}}),
+        );
+        check_participant(
+            ParticipantToHub::chunk("r1", b"data: hi\n\n"),
+            json!({"type": "tunnel.response.chunk", "requestId": "r1", "chunk": "ZGF0YTogaGkKCg=="}),
+        );
+        check_participant(
+            ParticipantToHub::ResponseEnd {
+                request_id: "r1".into(),
+            },
+            json!({"type": "tunnel.response.end", "requestId": "r1"}),
+        );
+        check_participant(
+            ParticipantToHub::ResponseError {
+                request_id: "r1".into(),
+                stage: "proxy".into(),
+                message: "connection refused".into(),
+            },
+            json!({"type": "tunnel.response.error", "requestId": "r1", "stage": "proxy",
+                   "message": "connection refused"}),
+        );
+    }
+
+    #[test]
+    fn original_frames_with_defaults_and_extra_fields_parse() {
+        let start = ParticipantToHub::from_json(
+            r#"{"type":"tunnel.response.start","requestId":"r","status":201,"extra":1}"#,
+        )
+        .expect("headers default to empty, unknown fields ignored");
+        assert_eq!(
+            start,
+            ParticipantToHub::ResponseStart {
+                request_id: "r".into(),
+                status: 201,
+                headers: BTreeMap::new()
+            }
+        );
+        let request = HubToParticipant::from_json(
+            r#"{"type":"tunnel.request","requestId":"r","operation":"responses.get","method":"GET","path":"/v1/responses/x","headers":{}}"#,
+        )
+        .expect("body, stream and metadata are optional");
+        let HubToParticipant::Request(request) = request else {
+            panic!("expected a request, got {request:?}");
+        };
+        assert!(!request.stream && request.body.is_none());
+    }
+
+    #[test]
+    fn chunk_round_trips_bytes() {
+        let bytes = [0_u8, 159, 146, 150, 255];
+        let ParticipantToHub::ResponseChunk { chunk, .. } = ParticipantToHub::chunk("r", &bytes)
+        else {
+            panic!("chunk builds a chunk frame");
+        };
+        assert_eq!(decode_chunk(&chunk).expect("valid base64"), bytes);
+        assert!(decode_chunk("not base64!").is_err());
+    }
+
+    #[test]
+    fn unknown_and_malformed_frames_are_classified() {
+        assert_eq!(
+            ParticipantToHub::from_json(r#"{"type":"tunnel.hello","v":2}"#),
+            Err(FrameError::UnknownType("tunnel.hello".into()))
+        );
+        assert_eq!(
+            HubToParticipant::from_json(r#"{"type":"tunnel.future"}"#),
+            Err(FrameError::UnknownType("tunnel.future".into()))
+        );
+        assert!(matches!(
+            ParticipantToHub::from_json("not json"),
+            Err(FrameError::Malformed(_))
+        ));
+        assert!(matches!(
+            ParticipantToHub::from_json(r#"{"no":"type"}"#),
+            Err(FrameError::Malformed(_))
+        ));
+        assert!(matches!(
+            ParticipantToHub::from_json(r#"{"type":"tunnel.response.end"}"#),
+            Err(FrameError::Invalid { .. })
+        ));
+        assert!(matches!(
+            ParticipantToHub::from_json(
+                r#"{"type":"tunnel.response.start","requestId":"r","status":42}"#
+            ),
+            Err(FrameError::Invalid { .. })
+        ));
+    }
+}
