@@ -1,1 +1,81 @@
-//! gambi-hub
+//! The Gambi hub: rooms, participant tunnels, and inference routing.
+//!
+//! A hub keeps rooms (persisted in SQLite) and, for each room, the participants that
+//! registered and opened a tunnel. Three planes share one HTTP listener:
+//!
+//! * management (`/v1/*`): rooms, participants, heartbeats, event streams;
+//! * tunnel (`/v1/rooms/{code}/participants/{id}/tunnel`): the WebSocket each participant
+//!   runtime opens, owned by a session actor ([`tunnel`]);
+//! * inference (`/rooms/{code}/v1/*`): OpenAI-compatible routes proxied through tunnels.
+//!
+//! Entry points: [`router`] for the routes over a [`Hub`], and [`serve`] to run a hub on a
+//! listener until a shutdown token fires. The library never reads the environment, never
+//! installs signal handlers and never prints: the CLI does that and passes the results in.
+
+pub mod api;
+pub mod clock;
+pub mod config;
+pub mod error;
+pub mod hub;
+pub mod password;
+pub mod room;
+pub mod store;
+pub mod tunnel;
+
+use std::net::SocketAddr;
+
+use gambi_protocol as proto;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tracing::info;
+
+pub use api::router;
+pub use config::{HubConfig, Storage};
+pub use hub::Hub;
+
+/// Why the hub stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The hub could not start.
+    #[error(transparent)]
+    Start(#[from] hub::StartError),
+    /// The listener failed.
+    #[error("the HTTP listener failed: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Runs a hub configured by `config` on `listener` until `shutdown` fires, then closes
+/// every tunnel and event stream and returns once all its tasks have finished.
+pub async fn serve(
+    listener: TcpListener,
+    config: HubConfig,
+    shutdown: CancellationToken,
+) -> Result<(), ServeError> {
+    let hub = Hub::open(config, shutdown)?;
+    serve_hub(listener, hub).await
+}
+
+/// Runs an already opened hub on `listener` until its shutdown token fires.
+pub async fn serve_hub(listener: TcpListener, hub: Hub) -> Result<(), ServeError> {
+    let shutdown = hub.shutdown_token().clone();
+    let sweeper = hub.clone();
+    hub.tracker().spawn(async move {
+        let mut ticks = tokio::time::interval(proto::HEALTH_CHECK_INTERVAL);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = sweeper.shutdown_token().cancelled() => break,
+                _ = ticks.tick() => sweeper.sweep(),
+            }
+        }
+    });
+    info!(addr = %listener.local_addr()?, "hub listening");
+    let app = router(hub.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await?;
+    hub.tracker().close();
+    hub.tracker().wait().await;
+    info!("hub stopped");
+    Ok(())
+}

@@ -1,0 +1,92 @@
+//! HTTP routes: the management plane (`/v1/*`), the tunnel upgrade and the room event
+//! streams. Handlers are thin: they parse, call [`crate::hub::Hub`], and render.
+
+mod body;
+mod events;
+mod participants;
+mod rooms;
+mod tunnel;
+pub mod validate;
+
+use axum::extract::Request;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::Router;
+use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+
+use crate::error::{ApiError, request_id_layer};
+use crate::hub::Hub;
+
+/// The hub's HTTP routes over `hub`.
+pub fn router(hub: Hub) -> Router {
+    Router::new()
+        .route("/v1/health", get(rooms::health))
+        .route("/v1/events", get(events::hub_events))
+        .route("/v1/rooms", post(rooms::create).get(rooms::list))
+        .route("/v1/rooms/{code}", get(rooms::get))
+        .route("/v1/rooms/{code}/participants", get(rooms::participants))
+        .route(
+            "/v1/rooms/{code}/participants/{id}",
+            put(participants::upsert).delete(participants::remove),
+        )
+        .route(
+            "/v1/rooms/{code}/participants/{id}/heartbeat",
+            post(participants::heartbeat),
+        )
+        .route(
+            "/v1/rooms/{code}/participants/{id}/tunnel",
+            get(tunnel::upgrade),
+        )
+        .route("/v1/rooms/{code}/events", get(events::room_events))
+        .route("/rooms/{code}/events", get(events::room_events))
+        .fallback(not_found)
+        .method_not_allowed_fallback(not_found)
+        .layer(middleware::from_fn(request_id_layer))
+        .layer(middleware::from_fn(cors))
+        .with_state(hub)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::route_not_found()
+}
+
+/// Answers every `OPTIONS` with `204` and the CORS headers, and marks every response as
+/// readable from any origin, as the original hub does (browser apps on the LAN use it).
+async fn cors(request: Request, next: Next) -> Response {
+    let mut response = if request.method() == Method::OPTIONS {
+        let mut response = StatusCode::NO_CONTENT.into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static("GET, POST, PUT, DELETE, OPTIONS"),
+        );
+        headers.insert(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            HeaderValue::from_static("Content-Type, Authorization, X-Gambi-Session"),
+        );
+        response
+    } else {
+        next.run(request).await
+    };
+    response
+        .headers_mut()
+        .insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    response
+}
+
+/// The token of an `Authorization: Bearer <token>` header.
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+        .map(str::trim)
+        .filter(|token| !token.is_empty())
+}
+
+/// The `x-gambi-session` header: a participant's session credential.
+pub(crate) fn session_header(headers: &HeaderMap) -> Option<&str> {
+    headers.get("x-gambi-session")?.to_str().ok()
+}

@@ -1,0 +1,152 @@
+//! Participant routes: upsert, leave, heartbeat.
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use gambi_protocol as proto;
+use http::{HeaderMap, StatusCode, header};
+
+use super::{body::read_json, session_header, validate};
+use crate::error::{ApiError, ApiOk};
+use crate::hub::{Hub, ParticipantError};
+
+fn conflict() -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        proto::ErrorCode::ParticipantConflict,
+        "This participant id is in use by a connected session.",
+        "Choose another participant id, or stop the session that holds it (its tunnel must close first).",
+    )
+}
+
+fn participant_error(error: ParticipantError) -> ApiError {
+    match error {
+        ParticipantError::NotFound => ApiError::participant_not_found(),
+        ParticipantError::Conflict => conflict(),
+        ParticipantError::RoomFull(limit) => ApiError::new(
+            StatusCode::CONFLICT,
+            proto::ErrorCode::InvalidRequest,
+            format!("This room already holds {limit} participants."),
+            "Ask someone to leave the room, or use another room.",
+        ),
+    }
+}
+
+/// The tunnel URL for a participant, as seen by the client that registered it.
+fn tunnel_url(hub: &Hub, headers: &HeaderMap, code: &str, id: &str) -> String {
+    let forwarded_proto = headers
+        .get("x-forwarded-proto")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(',').next())
+        .map(str::trim);
+    let secure = hub.config().tls || forwarded_proto == Some("https");
+    let host = headers
+        .get("x-forwarded-host")
+        .or_else(|| headers.get(header::HOST))
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(',').next())
+        .map_or("localhost", str::trim);
+    let scheme = if secure { "wss" } else { "ws" };
+    format!(
+        "{scheme}://{host}/v1/rooms/{code}/participants/{}/tunnel",
+        percent_encode(id)
+    )
+}
+
+/// Percent-encodes everything but RFC 3986 unreserved characters.
+fn percent_encode(segment: &str) -> String {
+    let mut out = String::with_capacity(segment.len());
+    for byte in segment.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// `PUT /v1/rooms/{code}/participants/{id}`.
+pub(super) async fn upsert(
+    State(hub): State<Hub>,
+    Path((code, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<ApiOk<proto::UpsertParticipantResponse>, ApiError> {
+    let room = hub.room(&code).ok_or_else(ApiError::room_not_found)?;
+    validate::participant_id(&id)?;
+    let value = read_json(body, hub.config().max_management_body).await?;
+    let registration = validate::registration(&value)?;
+    let session = session_header(&headers);
+    if room.is_protected()
+        && !hub.owns_participant(&room, &id, session)
+        && !hub
+            .check_password(&room, registration.password.as_deref())
+            .await
+    {
+        return Err(ApiError::invalid_password());
+    }
+    let upserted = hub
+        .upsert_participant(&room, &id, registration, session)
+        .map_err(participant_error)?;
+    let response = proto::UpsertParticipantResponse {
+        participant: upserted.summary,
+        room_id: room.record().id.clone(),
+        tunnel: proto::TunnelBootstrap {
+            url: tunnel_url(&hub, &headers, room.code(), &id),
+            token: upserted.token,
+        },
+        session_token: Some(upserted.session_token),
+    };
+    Ok(if upserted.created {
+        ApiOk::created(response)
+    } else {
+        ApiOk::ok(response)
+    })
+}
+
+/// `DELETE /v1/rooms/{code}/participants/{id}`.
+///
+/// A live participant can only be removed by its own session; in a protected room a
+/// stale one needs its session credential or the room password.
+pub(super) async fn remove(
+    State(hub): State<Hub>,
+    Path((code, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<ApiOk<proto::SuccessResponse>, ApiError> {
+    let room = hub.room(&code).ok_or_else(ApiError::room_not_found)?;
+    let session = session_header(&headers);
+    if hub.participant_connected(&room, &id).is_none() {
+        return Err(ApiError::participant_not_found());
+    }
+    if room.is_protected()
+        && !hub.owns_participant(&room, &id, session)
+        && !hub.check_password(&room, super::bearer(&headers)).await
+    {
+        return Err(ApiError::invalid_password());
+    }
+    hub.remove_participant(&room, &id, session)
+        .map_err(participant_error)?;
+    Ok(ApiOk::ok(proto::SuccessResponse { success: true }))
+}
+
+/// `POST /v1/rooms/{code}/participants/{id}/heartbeat`.
+pub(super) async fn heartbeat(
+    State(hub): State<Hub>,
+    Path((code, id)): Path<(String, String)>,
+) -> Result<ApiOk<proto::HeartbeatResponse>, ApiError> {
+    let room = hub.room(&code).ok_or_else(ApiError::room_not_found)?;
+    let response = hub.heartbeat(&room, &id).map_err(participant_error)?;
+    Ok(ApiOk::ok(response))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::percent_encode;
+
+    #[test]
+    fn percent_encoding_keeps_unreserved_characters() {
+        assert_eq!(percent_encode("alice-1_x.y~z"), "alice-1_x.y~z");
+        assert_eq!(percent_encode("a/b c"), "a%2Fb%20c");
+        assert_eq!(percent_encode("é"), "%C3%A9");
+    }
+}

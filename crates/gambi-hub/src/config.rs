@@ -1,0 +1,91 @@
+//! Hub configuration, built by the caller (the CLI) and validated once.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Where rooms are kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Storage {
+    /// Nothing survives the process.
+    Memory,
+    /// A SQLite database file, created if missing.
+    File(PathBuf),
+}
+
+/// Everything the hub needs to run. Limits are explicit; see each field.
+#[derive(Clone)]
+pub struct HubConfig {
+    /// Where rooms are kept.
+    pub storage: Storage,
+    /// Largest request body accepted on the management plane.
+    pub max_management_body: usize,
+    /// Largest request body accepted on the inference plane.
+    pub max_inference_body: usize,
+    /// Largest WebSocket message accepted from a participant tunnel.
+    pub max_tunnel_message: usize,
+    /// Most requests in flight on one tunnel.
+    pub max_pending_per_tunnel: usize,
+    /// Response events buffered per request between a tunnel and its client; a client
+    /// that lets this fill up is cut off.
+    pub response_buffer: usize,
+    /// Most rooms one hub keeps.
+    pub max_rooms: usize,
+    /// Most participants one room keeps.
+    pub max_participants_per_room: usize,
+    /// Events buffered per room for event-stream subscribers; one that falls further
+    /// behind skips ahead and gets a `lagged` notice.
+    pub event_buffer: usize,
+    /// Requests allowed to wait for a slot in one room.
+    pub queue_size: usize,
+    /// Longest a request waits for a slot.
+    pub queue_timeout: Duration,
+    /// Whether a request that failed before its first byte is retried on another
+    /// participant.
+    pub failover: bool,
+    /// When set, creating and listing rooms requires `Authorization: Bearer <token>`.
+    pub admin_token: Option<String>,
+    /// Whether clients reach the hub over TLS (tunnel URLs then use `wss://`).
+    pub tls: bool,
+}
+
+impl Default for HubConfig {
+    fn default() -> Self {
+        Self {
+            storage: Storage::Memory,
+            max_management_body: 1024 * 1024,
+            max_inference_body: 32 * 1024 * 1024,
+            max_tunnel_message: 64 * 1024 * 1024,
+            max_pending_per_tunnel: 1024,
+            response_buffer: 256,
+            max_rooms: 10_000,
+            max_participants_per_room: 1024,
+            event_buffer: 1024,
+            queue_size: 256,
+            queue_timeout: Duration::from_secs(60),
+            failover: true,
+            admin_token: None,
+            tls: false,
+        }
+    }
+}
+
+impl std::fmt::Debug for HubConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HubConfig")
+            .field("storage", &self.storage)
+            .field("max_management_body", &self.max_management_body)
+            .field("max_inference_body", &self.max_inference_body)
+            .field("max_tunnel_message", &self.max_tunnel_message)
+            .field("max_pending_per_tunnel", &self.max_pending_per_tunnel)
+            .field("response_buffer", &self.response_buffer)
+            .field("max_rooms", &self.max_rooms)
+            .field("max_participants_per_room", &self.max_participants_per_room)
+            .field("event_buffer", &self.event_buffer)
+            .field("queue_size", &self.queue_size)
+            .field("queue_timeout", &self.queue_timeout)
+            .field("failover", &self.failover)
+            .field("admin_token", &self.admin_token.as_ref().map(|_| "[redacted]"))
+            .field("tls", &self.tls)
+            .finish()
+    }
+}

@@ -1,0 +1,217 @@
+//! Management-plane errors and the per-request id every response carries.
+//!
+//! Each [`ApiError`] knows its HTTP status, its [`proto::ErrorCode`], a message saying what
+//! was wrong and a hint saying what to do; `IntoResponse` renders the `{error, meta}`
+//! envelope. The request id comes from [`request_id_layer`], which generates one per
+//! exchange, makes it visible to the handler (a task-local) and echoes it as the
+//! `x-request-id` response header.
+
+use axum::Json;
+use axum::extract::Request;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use gambi_protocol as proto;
+use http::{HeaderValue, StatusCode};
+use serde::Serialize;
+use serde_json::Value;
+
+tokio::task_local! {
+    static REQUEST_ID: String;
+}
+
+/// The id of the HTTP exchange being handled, or a fresh one outside any exchange.
+pub fn current_request_id() -> String {
+    REQUEST_ID
+        .try_with(Clone::clone)
+        .unwrap_or_else(|_| uuid::Uuid::new_v4().to_string())
+}
+
+/// Middleware: gives each exchange a request id (honouring a well-formed incoming
+/// `x-request-id`) and echoes it in the response.
+pub async fn request_id_layer(request: Request, next: Next) -> Response {
+    let id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|value| value.to_str().ok())
+        .filter(|value| !value.is_empty() && value.len() <= 128 && value.is_ascii())
+        .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
+    let mut response = REQUEST_ID.scope(id.clone(), next.run(request)).await;
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert("x-request-id", value);
+    }
+    response
+}
+
+/// A successful management response: `{data, meta}` with a status.
+#[derive(Debug)]
+pub struct ApiOk<T> {
+    status: StatusCode,
+    data: T,
+}
+
+impl<T> ApiOk<T> {
+    /// `200 OK` with `data`.
+    pub fn ok(data: T) -> Self {
+        Self {
+            status: StatusCode::OK,
+            data,
+        }
+    }
+
+    /// `201 Created` with `data`.
+    pub fn created(data: T) -> Self {
+        Self {
+            status: StatusCode::CREATED,
+            data,
+        }
+    }
+}
+
+impl<T: Serialize> IntoResponse for ApiOk<T> {
+    fn into_response(self) -> Response {
+        let envelope = proto::Envelope {
+            data: self.data,
+            meta: proto::Meta {
+                request_id: current_request_id(),
+            },
+        };
+        (self.status, Json(envelope)).into_response()
+    }
+}
+
+/// A management-plane failure.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    status: StatusCode,
+    body: proto::ApiErrorBody,
+}
+
+impl ApiError {
+    /// An error with every part given.
+    pub fn new(
+        status: StatusCode,
+        code: proto::ErrorCode,
+        message: impl Into<String>,
+        hint: impl Into<String>,
+    ) -> Self {
+        Self {
+            status,
+            body: proto::ApiErrorBody {
+                code,
+                message: message.into(),
+                hint: Some(hint.into()),
+                details: None,
+            },
+        }
+    }
+
+    /// Attaches structured details.
+    pub fn with_details(mut self, details: Value) -> Self {
+        self.body.details = Some(details);
+        self
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The error code.
+    pub fn code(&self) -> &proto::ErrorCode {
+        &self.body.code
+    }
+
+    /// The message.
+    pub fn message(&self) -> &str {
+        &self.body.message
+    }
+
+    /// `400 INVALID_REQUEST`.
+    pub fn invalid(message: impl Into<String>, hint: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            proto::ErrorCode::InvalidRequest,
+            message,
+            hint,
+        )
+    }
+
+    /// `400 INVALID_REQUEST` for a body that is not JSON.
+    pub fn invalid_json(cause: &serde_json::Error) -> Self {
+        Self::invalid("Invalid JSON body.", "Provide a valid JSON object and retry.")
+            .with_details(serde_json::json!({ "cause": cause.to_string() }))
+    }
+
+    /// `404 ROOM_NOT_FOUND`.
+    pub fn room_not_found() -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            proto::ErrorCode::RoomNotFound,
+            "Room not found.",
+            "Run 'gambi room list' to inspect available rooms.",
+        )
+    }
+
+    /// `404 PARTICIPANT_NOT_FOUND`.
+    pub fn participant_not_found() -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            proto::ErrorCode::ParticipantNotFound,
+            "Participant not found.",
+            "Check the participant id and retry.",
+        )
+    }
+
+    /// `401 INVALID_PASSWORD`.
+    pub fn invalid_password() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            proto::ErrorCode::InvalidPassword,
+            "Invalid password.",
+            "Provide the correct room password and retry.",
+        )
+    }
+
+    /// `404 INVALID_REQUEST` for an unknown route.
+    pub fn route_not_found() -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            proto::ErrorCode::InvalidRequest,
+            "Route not found.",
+            "Check the requested path and HTTP method.",
+        )
+    }
+
+    /// `413 PAYLOAD_TOO_LARGE`.
+    pub fn payload_too_large(limit: usize) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            proto::ErrorCode::PayloadTooLarge,
+            format!("Request body is larger than the hub accepts ({limit} bytes)."),
+            "Send a smaller body.",
+        )
+    }
+
+    /// `500 INTERNAL_ERROR`; the cause is logged here, once, and not sent.
+    pub fn internal(what: &str, cause: &dyn std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "{what}");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            proto::ErrorCode::InternalError,
+            format!("{what}."),
+            "Retry; if it keeps failing, check the hub's log.",
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let envelope = proto::ErrorEnvelope {
+            error: self.body,
+            meta: proto::Meta {
+                request_id: current_request_id(),
+            },
+        };
+        (self.status, Json(envelope)).into_response()
+    }
+}
