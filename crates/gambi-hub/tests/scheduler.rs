@@ -823,10 +823,14 @@ async fn no_early_end_leaks_a_slot() {
 }
 
 #[test]
-fn acquire_futures_can_be_spawned() {
+fn schedulers_leases_and_acquire_futures_can_cross_tasks() {
     fn spawnable<T: Send + 'static>(_: &T) {}
     let scheduler = Scheduler::default();
     let acquire = scheduler.acquire(request("*", "c"));
     spawnable(&acquire);
     spawnable(&scheduler);
+    fn shareable<T: Send + Sync + 'static>() {}
+    shareable::<Lease>();
+    shareable::<Scheduler>();
+    shareable::<ScheduleError>();
 }

@@ -123,6 +123,30 @@ impl LeaseRequest {
     }
 
     /// The same request, with the given participants excluded as well.
+    ///
+    /// For failover: retry on another participant after one failed fast, until the
+    /// scheduler answers `NoMatch { excluded: true, .. }`.
+    ///
+    /// ```
+    /// # use gambi_hub::scheduler::{Lease, LeaseRequest, ScheduleError, Scheduler};
+    /// # async fn forward(lease: &Lease) -> Result<(), ()> { Ok(()) }
+    /// # async fn failover(scheduler: Scheduler, request: LeaseRequest) -> Result<(), ScheduleError> {
+    /// let mut tried = Vec::new();
+    /// loop {
+    ///     let mut lease = scheduler
+    ///         .acquire(request.clone().excluding(tried.iter().cloned()))
+    ///         .await?;
+    ///     match forward(&lease).await {
+    ///         Ok(()) => break lease.succeed(),
+    ///         Err(()) => {
+    ///             lease.fail_fast();
+    ///             tried.push(lease.participant_id().to_owned());
+    ///         }
+    ///     }
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn excluding<I, S>(mut self, participant_ids: I) -> Self
     where
         I: IntoIterator<Item = S>,
