@@ -19,6 +19,7 @@ pub mod error;
 pub mod hub;
 pub mod password;
 pub mod room;
+pub mod scheduler;
 pub mod store;
 pub mod tunnel;
 
