@@ -1,1 +1,3 @@
 //! gambi-hub
+
+pub mod adapter;
