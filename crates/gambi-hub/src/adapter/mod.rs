@@ -21,9 +21,11 @@
 
 pub mod error;
 pub mod ids;
+pub mod request;
 pub mod sse;
 
 pub use error::AdaptError;
+pub use request::{chat_to_responses, responses_to_chat};
 
 use serde_json::Value;
 
