@@ -22,10 +22,14 @@
 pub mod error;
 pub mod ids;
 pub mod request;
+pub mod response;
 pub mod sse;
 
 pub use error::AdaptError;
 pub use request::{chat_to_responses, responses_to_chat};
+pub use response::{
+    ChatContext, ResponseContext, chat_completion_to_response, response_to_chat_completion,
+};
 
 use serde_json::Value;
 
