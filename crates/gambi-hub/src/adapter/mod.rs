@@ -24,12 +24,15 @@ pub mod ids;
 pub mod request;
 pub mod response;
 pub mod sse;
+pub mod stream;
+pub mod usage;
 
 pub use error::AdaptError;
 pub use request::{chat_to_responses, responses_to_chat};
 pub use response::{
     ChatContext, ResponseContext, chat_completion_to_response, response_to_chat_completion,
 };
+pub use stream::{ChatToResponsesStream, ResponsesToChatStream};
 
 use serde_json::Value;
 
