@@ -20,10 +20,12 @@
 //! - [`ids`]: identifiers in OpenAI's formats.
 
 pub mod error;
+pub mod history;
 pub mod ids;
 pub mod request;
 pub mod response;
 pub mod sse;
+pub mod store;
 pub mod stream;
 pub mod usage;
 
