@@ -369,7 +369,10 @@ pub(crate) fn responses_usage(usage: &Value) -> Value {
     };
     json!({
         "input_tokens": input,
-        "input_tokens_details": {"cached_tokens": detail("prompt_tokens_details", "cached_tokens")},
+        "input_tokens_details": {
+            "cached_tokens": detail("prompt_tokens_details", "cached_tokens"),
+            "cache_write_tokens": detail("prompt_tokens_details", "cache_write_tokens"),
+        },
         "output_tokens": output,
         "output_tokens_details": {
             "reasoning_tokens": detail("completion_tokens_details", "reasoning_tokens"),

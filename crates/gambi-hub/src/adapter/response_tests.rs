@@ -70,7 +70,7 @@ fn check_c2r(request: Value, chat: Value, expected: Value) {
 
 fn usage_in(i: u64, o: u64, t: u64) -> Value {
     json!({
-        "input_tokens": i, "input_tokens_details": {"cached_tokens": 0},
+        "input_tokens": i, "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
         "output_tokens": o, "output_tokens_details": {"reasoning_tokens": 0},
         "total_tokens": t,
     })
@@ -154,7 +154,7 @@ fn tool_calls_and_text() {
             ],
             "output_text": "Let me check.",
             "usage": {
-                "input_tokens": 20, "input_tokens_details": {"cached_tokens": 4},
+                "input_tokens": 20, "input_tokens_details": {"cached_tokens": 4, "cache_write_tokens": 0},
                 "output_tokens": 10, "output_tokens_details": {"reasoning_tokens": 2},
                 "total_tokens": 30,
             },

@@ -216,7 +216,7 @@ fn c2r_text_stream_exact_events() {
                "item": final_item}),
         json!({"type": "response.completed", "sequence_number": 9,
         "response": skeleton("completed", json!([final_item]), "Hello world", json!({
-            "input_tokens": 10, "input_tokens_details": {"cached_tokens": 0},
+            "input_tokens": 10, "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
             "output_tokens": 2, "output_tokens_details": {"reasoning_tokens": 0},
             "total_tokens": 12,
         }))}),
@@ -624,14 +624,17 @@ fn c2r_waits_for_usage_after_finish() {
 
 #[test]
 fn c2r_done_without_finish_is_completed() {
+    // An empty-string finish reason is not a finish.
     let upstream = [
-        chunk(json!({"content": "a"}), None),
+        chunk(json!({"content": "a"}), Some("")),
+        chunk(json!({"content": "b"}), None),
         "data: [DONE]\n\n".to_owned(),
     ]
     .concat();
     let (events, _) = run_c2r(json!({"input": "x"}), &upstream);
     let response = last_response(&events);
     assert_eq!(response["status"], json!("completed"));
+    assert_eq!(response["output_text"], json!("ab"));
     assert_eq!(response["output"][0]["status"], json!("completed"));
 }
 

@@ -296,7 +296,8 @@ impl ChatToResponsesStream {
                 self.on_tool_fragment(out, &json!({"index": 0, "function": function}));
             }
         }
-        if let Some(reason) = str_of(choice, "finish_reason") {
+        // Some providers send an empty string instead of null until the real finish.
+        if let Some(reason) = str_of(choice, "finish_reason").filter(|r| !r.is_empty()) {
             self.finish_reason = Some(reason.to_owned());
             self.close_items(out);
             if chunk_usage.is_some() {
