@@ -43,6 +43,11 @@ impl IdGen {
         format!("msg_{}", self.hex48())
     }
 
+    /// A reasoning item id: `rs_` and 48 hexadecimal digits.
+    pub fn reasoning(&self) -> String {
+        format!("rs_{}", self.hex48())
+    }
+
     /// A function-call item id: `fc_` and 48 hexadecimal digits.
     pub fn function_call(&self) -> String {
         format!("fc_{}", self.hex48())
@@ -118,6 +123,7 @@ mod tests {
             assert!(shape(&ids.response(), "resp_", 48, true));
             assert!(shape(&ids.message(), "msg_", 48, true));
             assert!(shape(&ids.function_call(), "fc_", 48, true));
+            assert!(shape(&ids.reasoning(), "rs_", 48, true));
             assert!(shape(&ids.function_call_output(), "fco_", 48, true));
             assert!(shape(&ids.chat_completion(), "chatcmpl-", 29, false));
             assert!(shape(&ids.tool_call(), "call_", 24, false));

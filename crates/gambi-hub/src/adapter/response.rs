@@ -111,6 +111,12 @@ pub fn chat_completion_to_response(
     let item_status = item_status(status);
 
     let mut output = Vec::new();
+    let reasoning = str_of(message, "reasoning_content")
+        .or_else(|| str_of(message, "reasoning"))
+        .filter(|r| !r.is_empty());
+    if let Some(reasoning) = reasoning {
+        output.push(reasoning_item(&ctx.ids.reasoning(), reasoning));
+    }
     let text = chat_content_text(message.get("content"));
     let refusal = str_of(message, "refusal").filter(|r| !r.is_empty());
     if !text.is_empty() || refusal.is_some() {
@@ -186,6 +192,7 @@ pub fn response_to_chat_completion(resp: &Value, ctx: &ChatContext) -> Result<Va
         ));
     }
     let mut text = String::new();
+    let mut reasoning = String::new();
     let mut refusal: Option<String> = None;
     let mut logprobs = Vec::new();
     let mut tool_calls = Vec::new();
@@ -210,6 +217,15 @@ pub fn response_to_chat_completion(resp: &Value, ctx: &ChatContext) -> Result<Va
                             .push_str(str_of(part, "refusal").unwrap_or("")),
                         _ => {}
                     }
+                }
+            }
+            Some("reasoning") => {
+                // The reasoning text when the provider gives it, else its summary.
+                let content = item.get("content").and_then(Value::as_array);
+                let summary = item.get("summary").and_then(Value::as_array);
+                let parts = content.filter(|c| !c.is_empty()).or(summary);
+                for part in parts.into_iter().flatten() {
+                    reasoning.push_str(str_of(part, "text").unwrap_or(""));
                 }
             }
             Some("function_call") => tool_calls.push(json!({
@@ -237,6 +253,11 @@ pub fn response_to_chat_completion(resp: &Value, ctx: &ChatContext) -> Result<Va
     });
     if !tool_calls.is_empty() {
         message["tool_calls"] = Value::Array(tool_calls);
+    }
+    if !reasoning.is_empty() {
+        // Not part of the Chat Completions API, but the field vLLM, llama.cpp and DeepSeek
+        // use, which chat clients display; the OpenAI SDKs ignore it.
+        message["reasoning_content"] = Value::String(reasoning);
     }
     let logprobs = if ctx.logprobs {
         json!({"content": logprobs, "refusal": null})
@@ -332,6 +353,16 @@ pub(crate) fn message_item(id: &str, status: &str, content: Vec<Value>) -> Value
     let mut item = json!({"id": id, "type": "message", "status": status, "role": "assistant"});
     item["content"] = Value::Array(content);
     item
+}
+
+/// A `reasoning` output item; its text, when there is some, is one `reasoning_text` part.
+pub(crate) fn reasoning_item(id: &str, text: &str) -> Value {
+    let content = if text.is_empty() {
+        json!([])
+    } else {
+        json!([{"type": "reasoning_text", "text": text}])
+    };
+    json!({"id": id, "type": "reasoning", "summary": [], "content": content})
 }
 
 /// A `function_call` output item.

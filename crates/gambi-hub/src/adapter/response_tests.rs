@@ -417,3 +417,39 @@ fn chat_context_reads_the_request() {
     let r = ResponseContext::new(json!({}), "m", 5);
     assert!(r.id.starts_with("resp_") && r.id.len() == 53);
 }
+
+#[test]
+fn reasoning_both_ways() {
+    check_c2r(
+        json!({"input": "x"}),
+        chat(
+            json!({"role": "assistant", "content": "42", "reasoning_content": "Think."}),
+            "stop",
+            Value::Null,
+        ),
+        response(json!({
+            "output": [
+                {"id": format!("rs_{}", hex(2)), "type": "reasoning", "summary": [],
+                 "content": [{"type": "reasoning_text", "text": "Think."}]},
+                {"id": format!("msg_{}", hex(3)), "type": "message", "status": "completed",
+                 "role": "assistant",
+                 "content": [{"type": "output_text", "annotations": [], "logprobs": [], "text": "42"}]},
+            ],
+            "output_text": "42",
+        })),
+    );
+    check_r2c(
+        json!({}),
+        json!({"status": "completed", "output": [
+            {"type": "reasoning", "summary": [{"type": "summary_text", "text": "Summary."}]},
+            {"type": "message", "content": [{"type": "output_text", "text": "42"}]},
+        ]}),
+        completion(
+            json!({"role": "assistant", "content": "42", "refusal": null, "annotations": [],
+                   "reasoning_content": "Summary."}),
+            "stop",
+            None,
+            Value::Null,
+        ),
+    );
+}

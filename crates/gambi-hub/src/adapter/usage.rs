@@ -4,9 +4,9 @@
 //! expose usage themselves; native traffic is scanned here. Usage arrives near the end of a
 //! stream (the last Chat Completions chunk, or `response.completed`), so the scanner avoids
 //! JSON-parsing every chunk: it looks for a `"usage"` object first and parses only the events
-//! that carry one. Time to first token is measured at the first content delta (text, refusal
-//! or tool call), not at the first byte, which for a stream is only the response header or a
-//! `response.created` event.
+//! that carry one. Time to first token is measured at the first content delta (text, refusal,
+//! reasoning or tool call: the first token the model generated), not at the first byte, which
+//! for a stream is only the response header or a `response.created` event.
 
 use serde_json::Value;
 
@@ -120,7 +120,7 @@ impl NativeStreamScanner {
         self.usage
     }
 
-    /// Whether a content delta (text, refusal, tool call) has been seen.
+    /// Whether a content delta (text, refusal, reasoning, tool call) has been seen.
     pub fn first_content_seen(&self) -> bool {
         self.first_content
     }
@@ -187,6 +187,8 @@ impl NativeStreamScanner {
             Some(
                 "response.output_text.delta"
                 | "response.refusal.delta"
+                | "response.reasoning_text.delta"
+                | "response.reasoning_summary_text.delta"
                 | "response.function_call_arguments.delta",
             ) => self.first_content = true,
             Some(
@@ -205,6 +207,8 @@ impl NativeStreamScanner {
                     Some(
                         "response.output_text.delta"
                         | "response.refusal.delta"
+                        | "response.reasoning_text.delta"
+                        | "response.reasoning_summary_text.delta"
                         | "response.function_call_arguments.delta",
                     ) => self.first_content = true,
                     Some("response.failed" | "error") => self.error = true,
@@ -225,7 +229,8 @@ impl NativeStreamScanner {
     }
 }
 
-/// Whether a Chat Completions chunk carries content: non-empty text, refusal or tool calls.
+/// Whether a Chat Completions chunk carries content: non-empty text, refusal, reasoning or
+/// tool calls.
 pub(crate) fn chat_chunk_has_content(chunk: &Value) -> bool {
     let Some(choices) = chunk.get("choices").and_then(Value::as_array) else {
         return false;
@@ -240,10 +245,16 @@ pub(crate) fn chat_chunk_has_content(chunk: &Value) -> bool {
             Some(Value::Object(_)) => true,
             _ => false,
         };
-        non_empty("content")
-            || non_empty("refusal")
-            || non_empty("tool_calls")
-            || non_empty("function_call")
+        [
+            "content",
+            "refusal",
+            "reasoning_content",
+            "reasoning",
+            "tool_calls",
+            "function_call",
+        ]
+        .into_iter()
+        .any(non_empty)
     })
 }
 
@@ -402,7 +413,12 @@ mod tests {
 
     #[test]
     fn chat_stream_first_content_cases() {
-        let cases: [(&str, bool); 5] = [
+        let cases: [(&str, bool); 7] = [
+            (
+                r#"{"choices":[{"delta":{"reasoning_content":"Hmm"}}]}"#,
+                true,
+            ),
+            (r#"{"choices":[{"delta":{"reasoning":""}}]}"#, false),
             (
                 r#"{"choices":[{"delta":{"role":"assistant","content":""}}]}"#,
                 false,
@@ -450,6 +466,12 @@ mod tests {
         assert_eq!(s.response_id(), Some("resp_1"));
         assert!(s.first_content_seen());
         assert_eq!(s.parsed_events(), 2);
+    }
+
+    #[test]
+    fn responses_stream_reasoning_is_first_content() {
+        let stream = "event: response.reasoning_text.delta\ndata: {\"delta\":\"Hmm\"}\n\n";
+        assert!(scan(Protocol::Responses, stream.as_bytes()).first_content_seen());
     }
 
     #[test]

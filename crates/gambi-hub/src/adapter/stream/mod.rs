@@ -7,6 +7,11 @@
 //! out (time to first token is measured there, not at `response.created`), and the final
 //! object. Once a terminal event has been written nothing else is.
 //!
+//! Reasoning text, which local providers stream as `reasoning_content` or `reasoning` in the
+//! chat delta, becomes a Responses `reasoning` item with a `reasoning_text` part; the other
+//! way, reasoning deltas become `reasoning_content` in the chat delta, the field those
+//! providers use (the OpenAI SDKs ignore it, chat front-ends display it).
+//!
 //! How a stream ends, Chat Completions -> Responses ([`ChatToResponsesStream`]):
 //! - a `finish_reason` of `length` or `content_filter` ends with `response.incomplete`, any
 //!   other with `response.completed`; the terminal event waits for the usage chunk that

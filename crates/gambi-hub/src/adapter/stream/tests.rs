@@ -1161,3 +1161,128 @@ fn chat_stream_through_both_adapters_round_trips() {
         ]
     );
 }
+
+#[test]
+fn c2r_reasoning_then_text() {
+    let upstream = [
+        chunk(
+            json!({"role": "assistant", "reasoning_content": "Let me"}),
+            None,
+        ),
+        chunk(json!({"reasoning_content": " think."}), None),
+        chunk(json!({"content": "42"}), None),
+        chunk(json!({}), Some("stop")),
+        usage_chunk(1, 3),
+    ]
+    .concat();
+    let (events, stream) = run_c2r(json!({"input": "x"}), &upstream);
+    assert_eq!(
+        types(&events),
+        [
+            "response.created",
+            "response.in_progress",
+            "response.output_item.added",
+            "response.content_part.added",
+            "response.reasoning_text.delta",
+            "response.reasoning_text.delta",
+            "response.reasoning_text.done",
+            "response.content_part.done",
+            "response.output_item.done",
+            "response.output_item.added",
+            "response.content_part.added",
+            "response.output_text.delta",
+            "response.output_text.done",
+            "response.content_part.done",
+            "response.output_item.done",
+            "response.completed",
+        ]
+    );
+    let rs = format!("rs_{}", hex(2));
+    let reasoning_events: Vec<Value> = events[2..9].iter().map(|(_, d)| d.clone()).collect();
+    let done_item = json!({"id": rs, "type": "reasoning", "summary": [],
+                           "content": [{"type": "reasoning_text", "text": "Let me think."}]});
+    assert_eq!(
+        reasoning_events,
+        vec![
+            json!({"type": "response.output_item.added", "sequence_number": 2, "output_index": 0,
+                   "item": {"id": rs, "type": "reasoning", "summary": [], "content": []}}),
+            json!({"type": "response.content_part.added", "sequence_number": 3, "item_id": rs,
+                   "output_index": 0, "content_index": 0,
+                   "part": {"type": "reasoning_text", "text": ""}}),
+            json!({"type": "response.reasoning_text.delta", "sequence_number": 4, "item_id": rs,
+                   "output_index": 0, "content_index": 0, "delta": "Let me"}),
+            json!({"type": "response.reasoning_text.delta", "sequence_number": 5, "item_id": rs,
+                   "output_index": 0, "content_index": 0, "delta": " think."}),
+            json!({"type": "response.reasoning_text.done", "sequence_number": 6, "item_id": rs,
+                   "output_index": 0, "content_index": 0, "text": "Let me think."}),
+            json!({"type": "response.content_part.done", "sequence_number": 7, "item_id": rs,
+                   "output_index": 0, "content_index": 0,
+                   "part": {"type": "reasoning_text", "text": "Let me think."}}),
+            json!({"type": "response.output_item.done", "sequence_number": 8, "output_index": 0,
+                   "item": done_item}),
+        ]
+    );
+    let response = last_response(&events);
+    assert_eq!(response["output"][0], done_item);
+    assert_eq!(response["output"][1]["id"], json!(msg(3)));
+    assert_eq!(response["output_text"], json!("42"));
+    assert!(stream.first_content_emitted());
+
+    // Ollama names the field `reasoning`.
+    let upstream = [
+        chunk(json!({"reasoning": "hm"}), None),
+        chunk(json!({}), Some("stop")),
+        "data: [DONE]\n\n".to_owned(),
+    ]
+    .concat();
+    let (events, _) = run_c2r(json!({"input": "x"}), &upstream);
+    assert_eq!(
+        last_response(&events)["output"],
+        json!([{"id": rs, "type": "reasoning", "summary": [],
+                "content": [{"type": "reasoning_text", "text": "hm"}]}])
+    );
+}
+
+#[test]
+fn r2c_reasoning_becomes_reasoning_content() {
+    let upstream = [
+        event(
+            "response.output_item.added",
+            json!({"output_index": 0, "item": {"id": "rs_1", "type": "reasoning", "summary": []}}),
+        ),
+        event(
+            "response.reasoning_text.delta",
+            json!({"item_id": "rs_1", "output_index": 0, "content_index": 0, "delta": "Hmm"}),
+        ),
+        event(
+            "response.reasoning_summary_text.delta",
+            json!({"item_id": "rs_1", "output_index": 0, "summary_index": 0, "delta": "."}),
+        ),
+        event(
+            "response.output_text.delta",
+            json!({"item_id": "msg_1", "output_index": 1, "content_index": 0, "delta": "Hi"}),
+        ),
+        event(
+            "response.completed",
+            json!({"response": {"status": "completed", "output": []}}),
+        ),
+    ]
+    .concat();
+    let (chunks, stream) = run_r2c(json!({}), &upstream);
+    assert_eq!(
+        chunks,
+        vec![
+            chat_chunk(
+                json!({"role": "assistant", "content": ""}),
+                Value::Null,
+                false
+            ),
+            chat_chunk(json!({"reasoning_content": "Hmm"}), Value::Null, false),
+            chat_chunk(json!({"reasoning_content": "."}), Value::Null, false),
+            chat_chunk(json!({"content": "Hi"}), Value::Null, false),
+            chat_chunk(json!({}), json!("stop"), false),
+            json!("[DONE]"),
+        ]
+    );
+    assert!(stream.first_content_emitted());
+}

@@ -110,7 +110,7 @@ impl ResponsesToChatStream {
         self.done
     }
 
-    /// Whether a content delta (text, refusal, tool call) has been written.
+    /// Whether a content delta (text, refusal, reasoning, tool call) has been written.
     pub fn first_content_emitted(&self) -> bool {
         self.first_content
     }
@@ -201,6 +201,15 @@ impl ResponsesToChatStream {
             Some("response.refusal.delta") => {
                 let delta = str_of(&value, "delta").unwrap_or("");
                 self.text_delta(out, &value, delta, true, None);
+            }
+            Some("response.reasoning_text.delta" | "response.reasoning_summary_text.delta") => {
+                // Not part of the Chat Completions API, but the field vLLM, llama.cpp and
+                // DeepSeek use, which chat clients display; the OpenAI SDKs ignore it.
+                let delta = str_of(&value, "delta").unwrap_or("");
+                if !delta.is_empty() {
+                    self.first_content = true;
+                    self.send(out, json!({"reasoning_content": delta}), Value::Null);
+                }
             }
             Some("response.output_text.done") => {
                 let full = str_of(&value, "text").unwrap_or("");

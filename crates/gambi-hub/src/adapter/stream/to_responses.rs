@@ -6,7 +6,8 @@ use serde_json::{Value, json};
 use crate::adapter::error::provider_error;
 use crate::adapter::response::{
     ResponseContext, arguments_text, chat_content_text, finish_status, function_call_item,
-    item_status, message_item, output_text_part, refusal_part, response_object, responses_usage,
+    item_status, message_item, output_text_part, reasoning_item, refusal_part, response_object,
+    responses_usage,
 };
 use crate::adapter::sse::{SseEvent, SseParser, write_event_frame};
 use crate::adapter::str_of;
@@ -17,9 +18,10 @@ const TRUNCATED: &str = "The provider's stream ended before the response was fin
 
 /// Turns a Chat Completions stream into the Responses event stream a Responses client expects.
 ///
-/// Output items are emitted one after another as OpenAI does: a message item while text
-/// arrives, a function-call item per tool call (keyed by the chat `index`, or by id for
-/// providers that omit it), and a new message item if text follows tool calls. A fragment for
+/// Output items are emitted one after another as OpenAI does: a reasoning item while
+/// reasoning text arrives, a message item while text arrives, a function-call item per tool
+/// call (keyed by the chat `index`, or by id for providers that omit it), and a new item
+/// whenever the kind of delta changes (text after tool calls gets a new message item). A fragment for
 /// a tool call that was already closed (providers interleaving parallel calls) is still
 /// streamed as a delta and kept in the final response.
 #[derive(Debug)]
@@ -30,8 +32,8 @@ pub struct ChatToResponsesStream {
     started: bool,
     done: bool,
     items: Vec<Item>,
-    open_message: Option<usize>,
-    open_tool: Option<usize>,
+    /// The one item still receiving deltas: items are streamed one after another.
+    open: Option<usize>,
     finish_reason: Option<String>,
     usage: Option<Value>,
     first_content: bool,
@@ -53,6 +55,11 @@ enum Item {
         arguments: String,
         chat_index: Option<u64>,
         added: bool,
+        status: &'static str,
+    },
+    Reasoning {
+        id: String,
+        text: String,
         status: &'static str,
     },
 }
@@ -89,12 +96,13 @@ impl Item {
                 status,
                 ..
             } => function_call_item(id, call_id, name, arguments, status),
+            Item::Reasoning { id, text, .. } => reasoning_item(id, text),
         }
     }
 
     fn id(&self) -> &str {
         match self {
-            Item::Message { id, .. } | Item::Call { id, .. } => id,
+            Item::Message { id, .. } | Item::Call { id, .. } | Item::Reasoning { id, .. } => id,
         }
     }
 }
@@ -109,8 +117,7 @@ impl ChatToResponsesStream {
             started: false,
             done: false,
             items: Vec::new(),
-            open_message: None,
-            open_tool: None,
+            open: None,
             finish_reason: None,
             usage: None,
             first_content: false,
@@ -180,7 +187,7 @@ impl ChatToResponsesStream {
         self.done
     }
 
-    /// Whether a content delta (text, refusal, tool call) has been written.
+    /// Whether a content delta (text, refusal, reasoning, tool call) has been written.
     pub fn first_content_emitted(&self) -> bool {
         self.first_content
     }
@@ -277,6 +284,11 @@ impl ChatToResponsesStream {
             return;
         };
         if let Some(delta) = choice.get("delta") {
+            let reasoning =
+                str_of(delta, "reasoning_content").or_else(|| str_of(delta, "reasoning"));
+            if let Some(reasoning) = reasoning {
+                self.on_reasoning(out, reasoning);
+            }
             let text = chat_content_text(delta.get("content"));
             let logprobs = choice
                 .get("logprobs")
@@ -310,17 +322,20 @@ impl ChatToResponsesStream {
         if delta.is_empty() {
             return;
         }
-        self.close_open_tool(out, "completed");
-        let index = match self.open_message {
+        let open = self
+            .open
+            .filter(|&i| matches!(self.items[i], Item::Message { .. }));
+        let index = match open {
             Some(index) => index,
             None => {
+                self.close_open(out, "completed");
                 let index = self.items.len();
                 self.items.push(Item::Message {
                     id: self.ctx.ids.message(),
                     parts: Vec::new(),
                     status: "in_progress",
                 });
-                self.open_message = Some(index);
+                self.open = Some(index);
                 let item = self.items[index].to_json();
                 self.emit(
                     out,
@@ -334,7 +349,7 @@ impl ChatToResponsesStream {
             Item::Message { parts, .. } => {
                 parts.last().is_none_or(|p| !p.open || p.refusal != refusal)
             }
-            Item::Call { .. } => false,
+            Item::Call { .. } | Item::Reasoning { .. } => false,
         };
         if needs_part {
             self.close_open_part(out, index);
@@ -396,11 +411,12 @@ impl ChatToResponsesStream {
                 (None, Some(id)) => known_id == id,
                 (None, None) => false,
             },
-            Item::Message { .. } => false,
+            Item::Message { .. } | Item::Reasoning { .. } => false,
         });
         let found = found.or_else(|| {
             if chat_index.is_none() && call_id.is_none() {
-                self.open_tool
+                self.open
+                    .filter(|&i| matches!(self.items[i], Item::Call { .. }))
             } else {
                 None
             }
@@ -408,8 +424,7 @@ impl ChatToResponsesStream {
         let index = match found {
             Some(index) => index,
             None => {
-                self.close_open_message(out, "completed");
-                self.close_open_tool(out, "completed");
+                self.close_open(out, "completed");
                 let index = self.items.len();
                 self.items.push(Item::Call {
                     id: self.ctx.ids.function_call(),
@@ -420,7 +435,7 @@ impl ChatToResponsesStream {
                     added: false,
                     status: "in_progress",
                 });
-                self.open_tool = Some(index);
+                self.open = Some(index);
                 index
             }
         };
@@ -513,10 +528,19 @@ impl ChatToResponsesStream {
         self.emit(out, "response.content_part.done", done_part);
     }
 
-    fn close_open_message(&mut self, out: &mut Vec<u8>, final_status: &'static str) {
-        let Some(index) = self.open_message.take() else {
+    /// Closes the open item, whatever its kind.
+    fn close_open(&mut self, out: &mut Vec<u8>, final_status: &'static str) {
+        let Some(index) = self.open.take() else {
             return;
         };
+        match self.items[index] {
+            Item::Message { .. } => self.close_message(out, index, final_status),
+            Item::Call { .. } => self.close_tool(out, index, final_status),
+            Item::Reasoning { .. } => self.close_reasoning(out, index, final_status),
+        }
+    }
+
+    fn close_message(&mut self, out: &mut Vec<u8>, index: usize, final_status: &'static str) {
         self.close_open_part(out, index);
         if let Item::Message { status, .. } = &mut self.items[index] {
             *status = final_status;
@@ -529,14 +553,11 @@ impl ChatToResponsesStream {
         );
     }
 
-    fn close_open_tool(&mut self, out: &mut Vec<u8>, final_status: &'static str) {
-        let Some(index) = self.open_tool.take() else {
-            return;
-        };
+    fn close_tool(&mut self, out: &mut Vec<u8>, index: usize, final_status: &'static str) {
         if let Item::Call { added: false, .. } = self.items[index] {
             let pending = match &self.items[index] {
                 Item::Call { arguments, .. } => arguments.clone(),
-                Item::Message { .. } => String::new(),
+                _ => String::new(),
             };
             self.add_tool(out, index);
             self.args_delta(out, index, &pending);
@@ -563,12 +584,77 @@ impl ChatToResponsesStream {
         );
     }
 
-    /// Closes the open items with the status the finish reason implies.
+    fn close_reasoning(&mut self, out: &mut Vec<u8>, index: usize, final_status: &'static str) {
+        let Item::Reasoning { id, text, status } = &mut self.items[index] else {
+            return;
+        };
+        *status = final_status;
+        let item_id = id.clone();
+        let text_done = json!({"item_id": item_id, "output_index": index, "content_index": 0,
+                               "text": text});
+        let part_done = json!({"item_id": item_id, "output_index": index, "content_index": 0,
+                               "part": {"type": "reasoning_text", "text": text}});
+        let item = self.items[index].to_json();
+        self.emit(out, "response.reasoning_text.done", text_done);
+        self.emit(out, "response.content_part.done", part_done);
+        self.emit(
+            out,
+            "response.output_item.done",
+            json!({"output_index": index, "item": item}),
+        );
+    }
+
+    /// Streams reasoning text (`reasoning_content` or `reasoning` in the chat delta, as vLLM,
+    /// llama.cpp, Ollama and DeepSeek send it) as a `reasoning` item with one `reasoning_text`
+    /// part, the way the Responses API streams a reasoning model's thinking.
+    fn on_reasoning(&mut self, out: &mut Vec<u8>, delta: &str) {
+        if delta.is_empty() {
+            return;
+        }
+        let open = self
+            .open
+            .filter(|&i| matches!(self.items[i], Item::Reasoning { .. }));
+        let index = match open {
+            Some(index) => index,
+            None => {
+                self.close_open(out, "completed");
+                let index = self.items.len();
+                let id = self.ctx.ids.reasoning();
+                self.items.push(Item::Reasoning {
+                    id: id.clone(),
+                    text: String::new(),
+                    status: "in_progress",
+                });
+                self.open = Some(index);
+                let item = self.items[index].to_json();
+                self.emit(
+                    out,
+                    "response.output_item.added",
+                    json!({"output_index": index, "item": item}),
+                );
+                self.emit(
+                    out,
+                    "response.content_part.added",
+                    json!({"item_id": id, "output_index": index, "content_index": 0,
+                           "part": {"type": "reasoning_text", "text": ""}}),
+                );
+                index
+            }
+        };
+        let Item::Reasoning { id, text, .. } = &mut self.items[index] else {
+            return;
+        };
+        text.push_str(delta);
+        let payload = json!({"item_id": id, "output_index": index, "content_index": 0,
+                             "delta": delta});
+        self.first_content = true;
+        self.emit(out, "response.reasoning_text.delta", payload);
+    }
+
+    /// Closes the open item with the status the finish reason implies.
     fn close_items(&mut self, out: &mut Vec<u8>) {
         let (status, _) = finish_status(self.finish_reason.as_deref());
-        let status = item_status(status);
-        self.close_open_message(out, status);
-        self.close_open_tool(out, status);
+        self.close_open(out, item_status(status));
     }
 
     fn output(&self) -> Vec<Value> {
@@ -610,7 +696,9 @@ impl ChatToResponsesStream {
             return;
         }
         for item in &mut self.items {
-            let (Item::Message { status, .. } | Item::Call { status, .. }) = item;
+            let (Item::Message { status, .. }
+            | Item::Call { status, .. }
+            | Item::Reasoning { status, .. }) = item;
             if *status == "in_progress" {
                 *status = "incomplete";
             }
