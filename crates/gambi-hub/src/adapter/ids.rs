@@ -5,18 +5,16 @@
 //! indistinguishable from a native one. The generator can also be sequential, which makes every
 //! conversion deterministic in tests.
 
-use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use rand::Rng;
 use rand::distr::Alphanumeric;
 
 /// Makes identifiers, randomly in production or from a counter in tests.
-///
-/// Not `Sync` (the counter is a `Cell`); each request owns its own generator.
 #[derive(Debug, Default)]
 pub struct IdGen {
     /// `None` for random ids, `Some(counter)` for sequential ones.
-    counter: Option<Cell<u64>>,
+    counter: Option<AtomicU64>,
 }
 
 impl IdGen {
@@ -29,7 +27,7 @@ impl IdGen {
     /// (`msg_000…001`, `call_000…002`, ...), for tests.
     pub fn sequential() -> Self {
         Self {
-            counter: Some(Cell::new(0)),
+            counter: Some(AtomicU64::new(0)),
         }
     }
 
@@ -69,11 +67,9 @@ impl IdGen {
     }
 
     fn next(&self) -> Option<u64> {
-        self.counter.as_ref().map(|c| {
-            let n = c.get() + 1;
-            c.set(n);
-            n
-        })
+        self.counter
+            .as_ref()
+            .map(|c| c.fetch_add(1, Ordering::Relaxed) + 1)
     }
 
     fn hex48(&self) -> String {
@@ -135,6 +131,17 @@ mod tests {
         let ids = IdGen::random();
         assert_ne!(ids.response(), ids.response());
         assert_ne!(ids.tool_call(), ids.tool_call());
+    }
+
+    #[test]
+    fn adapter_state_can_cross_threads() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<IdGen>();
+        send_sync::<crate::adapter::ResponseContext>();
+        send_sync::<crate::adapter::ChatContext>();
+        send_sync::<crate::adapter::ChatToResponsesStream>();
+        send_sync::<crate::adapter::ResponsesToChatStream>();
+        send_sync::<crate::adapter::store::AdaptedResponseStore>();
     }
 
     #[test]
