@@ -1286,3 +1286,41 @@ fn r2c_reasoning_becomes_reasoning_content() {
     );
     assert!(stream.first_content_emitted());
 }
+
+#[test]
+fn c2r_tool_name_after_id_and_other_choices_ignored() {
+    let second_choice = json!({"choices": [
+        {"index": 1, "delta": {"content": "other choice"}},
+        {"index": 0, "delta": {"tool_calls": [{"index": 0, "function": {"name": "lookup"}}]}},
+    ]});
+    let upstream = [
+        chunk(json!({"tool_calls": [{"index": 0, "id": "call_7", "type": "function", "function": {"arguments": ""}}]}), None),
+        format!("data: {second_choice}\n\n"),
+        chunk(tool(0, None, None, "{\"q\":1}"), None),
+        chunk(json!({}), Some("tool_calls")),
+        "data: [DONE]\n\n".to_owned(),
+    ]
+    .concat();
+    let (events, _) = run_c2r(json!({"input": "x"}), &upstream);
+    assert_eq!(
+        types(&events),
+        [
+            "response.created",
+            "response.in_progress",
+            "response.output_item.added",
+            "response.function_call_arguments.delta",
+            "response.function_call_arguments.done",
+            "response.output_item.done",
+            "response.completed",
+        ]
+    );
+    assert_eq!(
+        payloads(&events, "response.output_item.added")[0]["item"]["name"],
+        json!("lookup")
+    );
+    assert_eq!(
+        last_response(&events)["output"],
+        json!([{"id": fc(2), "type": "function_call", "status": "completed",
+                "arguments": "{\"q\":1}", "call_id": "call_7", "name": "lookup"}])
+    );
+}
