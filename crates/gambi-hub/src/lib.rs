@@ -12,6 +12,7 @@
 //! listener until a shutdown token fires. The library never reads the environment, never
 //! installs signal handlers and never prints: the CLI does that and passes the results in.
 
+pub mod adapter;
 pub mod api;
 pub mod clock;
 pub mod config;
