@@ -353,7 +353,7 @@ impl FakeProvider {
     }
 
     /// Makes the provider unreachable: stops listening and closes every open connection,
-    /// cutting requests in progress. Returns once the port is closed. Scripted replies,
+    /// cutting requests in progress (they count as aborted). Returns once the port is closed. Scripted replies,
     /// recorded requests and stored responses are kept for [`restart`](Self::restart).
     pub async fn shutdown(&self) {
         let server = self
