@@ -1,11 +1,20 @@
-//! Helpers for Gambi's tests and benchmarks.
+//! Helpers shared by every crate's integration tests and by the benchmark.
 //!
+//! * [`provider`]: [`FakeProvider`], a scripted fake OpenAI-compatible provider (Chat
+//!   Completions and Responses, streamed and not) on a real socket on `127.0.0.1`, which
+//!   records what it receives and notices when a client goes away.
 //! * [`TestHub`]: a real hub on `127.0.0.1:0`, in memory or on a database file.
 //! * [`sse::EventReader`]: reads a server-sent event stream frame by frame.
 //!
 //! Everything binds loopback only.
 
 pub mod hub;
+pub mod provider;
 pub mod sse;
 
 pub use hub::TestHub;
+pub use provider::{
+    DEFAULT_MODEL, FakeProvider, FakeProviderBuilder, FakeProviderConfig, FinishReason,
+    MissingRoute, Protocols, ProviderStats, RecordedRequest, Reply, RequiredHeader, StreamFailure,
+    Usage,
+};
