@@ -21,7 +21,9 @@ impl Clock {
     pub fn new() -> Self {
         let base_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
-            .map_or(0, |elapsed| i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX));
+            .map_or(0, |elapsed| {
+                i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX)
+            });
         Self {
             base_ms,
             base: Instant::now(),

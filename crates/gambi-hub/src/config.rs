@@ -42,10 +42,29 @@ pub struct HubConfig {
     /// Whether a request that failed before its first byte is retried on another
     /// participant.
     pub failover: bool,
+    /// Longest wait for a participant to start answering a request.
+    pub response_start_timeout: Duration,
+    /// Longest silence in the middle of a response before it is abandoned.
+    pub response_idle_timeout: Duration,
+    /// How long a streaming client may leave its buffer full before it is cut off.
+    pub slow_client_grace: Duration,
+    /// Largest non-streamed response body the hub holds for one request.
+    pub max_response_body: usize,
     /// When set, creating and listing rooms requires `Authorization: Bearer <token>`.
     pub admin_token: Option<String>,
     /// Whether clients reach the hub over TLS (tunnel URLs then use `wss://`).
     pub tls: bool,
+}
+
+impl HubConfig {
+    /// The scheduler settings of every room.
+    pub fn scheduler(&self) -> crate::scheduler::SchedulerConfig {
+        crate::scheduler::SchedulerConfig {
+            queue_size: self.queue_size,
+            queue_timeout: self.queue_timeout,
+            ..crate::scheduler::SchedulerConfig::default()
+        }
+    }
 }
 
 impl Default for HubConfig {
@@ -63,6 +82,10 @@ impl Default for HubConfig {
             queue_size: 256,
             queue_timeout: Duration::from_secs(60),
             failover: true,
+            response_start_timeout: Duration::from_secs(600),
+            response_idle_timeout: Duration::from_secs(300),
+            slow_client_grace: Duration::from_secs(10),
+            max_response_body: 64 * 1024 * 1024,
             admin_token: None,
             tls: false,
         }
@@ -84,7 +107,14 @@ impl std::fmt::Debug for HubConfig {
             .field("queue_size", &self.queue_size)
             .field("queue_timeout", &self.queue_timeout)
             .field("failover", &self.failover)
-            .field("admin_token", &self.admin_token.as_ref().map(|_| "[redacted]"))
+            .field("response_start_timeout", &self.response_start_timeout)
+            .field("response_idle_timeout", &self.response_idle_timeout)
+            .field("slow_client_grace", &self.slow_client_grace)
+            .field("max_response_body", &self.max_response_body)
+            .field(
+                "admin_token",
+                &self.admin_token.as_ref().map(|_| "[redacted]"),
+            )
             .field("tls", &self.tls)
             .finish()
     }

@@ -138,8 +138,11 @@ impl ApiError {
 
     /// `400 INVALID_REQUEST` for a body that is not JSON.
     pub fn invalid_json(cause: &serde_json::Error) -> Self {
-        Self::invalid("Invalid JSON body.", "Provide a valid JSON object and retry.")
-            .with_details(serde_json::json!({ "cause": cause.to_string() }))
+        Self::invalid(
+            "Invalid JSON body.",
+            "Provide a valid JSON object and retry.",
+        )
+        .with_details(serde_json::json!({ "cause": cause.to_string() }))
     }
 
     /// `404 ROOM_NOT_FOUND`.

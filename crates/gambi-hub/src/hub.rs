@@ -14,6 +14,7 @@ use tracing::{info, warn};
 
 use crate::clock::Clock;
 use crate::config::{HubConfig, Storage};
+use crate::inference::registry::ResponseRegistry;
 use crate::password::{PasswordHasherPool, constant_time_eq};
 use crate::room::{Participant, Room};
 use crate::store::{RoomRecord, SqliteStore, Store, StoreError};
@@ -105,6 +106,7 @@ struct HubInner {
     tracker: TaskTracker,
     malformed_frames: Arc<AtomicU64>,
     hub_events: broadcast::Sender<Arc<proto::RoomEvent>>,
+    responses: Mutex<ResponseRegistry>,
 }
 
 #[derive(Default)]
@@ -146,7 +148,12 @@ impl Hub {
         let clock = Clock::new();
         let mut rooms = Rooms::default();
         for record in store.load_rooms()? {
-            let room = Arc::new(Room::new(record, clock, config.event_buffer));
+            let room = Arc::new(Room::new(
+                record,
+                clock,
+                config.event_buffer,
+                config.scheduler(),
+            ));
             rooms.by_code.insert(room.code().to_owned(), room.clone());
             rooms.in_order.push(room);
         }
@@ -163,6 +170,7 @@ impl Hub {
                 tracker: TaskTracker::new(),
                 malformed_frames: Arc::new(AtomicU64::new(0)),
                 hub_events,
+                responses: Mutex::new(ResponseRegistry::default()),
             }),
         })
     }
@@ -194,13 +202,27 @@ impl Hub {
             .load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// The response registry (native response owners and adapted responses).
+    pub fn responses(&self) -> std::sync::MutexGuard<'_, ResponseRegistry> {
+        self.inner
+            .responses
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
     fn rooms(&self) -> std::sync::RwLockReadGuard<'_, Rooms> {
-        self.inner.rooms.read().unwrap_or_else(PoisonError::into_inner)
+        self.inner
+            .rooms
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The room with this code, compared case-insensitively.
     pub fn room(&self, code: &str) -> Option<Arc<Room>> {
-        self.rooms().by_code.get(&code.to_ascii_uppercase()).cloned()
+        self.rooms()
+            .by_code
+            .get(&code.to_ascii_uppercase())
+            .cloned()
     }
 
     /// Every room, oldest first.
@@ -269,9 +291,14 @@ impl Hub {
                 record,
                 self.inner.clock,
                 self.inner.config.event_buffer,
+                self.inner.config.scheduler(),
             ));
             {
-                let mut rooms = self.inner.rooms.write().unwrap_or_else(PoisonError::into_inner);
+                let mut rooms = self
+                    .inner
+                    .rooms
+                    .write()
+                    .unwrap_or_else(PoisonError::into_inner);
                 rooms.by_code.insert(room.code().to_owned(), room.clone());
                 rooms.in_order.push(room.clone());
             }
@@ -373,14 +400,17 @@ impl Hub {
                     tunnel: None,
                     session_token: new_secret(),
                     offline_announced: false,
-                    active: 0,
                 };
                 let session = participant.session_token.clone();
                 state.participants.insert(id.to_owned(), participant);
                 session
             }
         };
-        let summary = state.participants[id].summary(now);
+        let participant = &state.participants[id];
+        room.scheduler()
+            .upsert(id, &participant.model, participant.max_concurrency);
+        room.refresh_availability(participant, now);
+        let summary = room.participant_summary(participant, now);
         room.publish(if created {
             proto::RoomEventPayload::ParticipantJoined(summary.clone())
         } else {
@@ -425,7 +455,10 @@ impl Hub {
         session_token: Option<&str>,
     ) -> Result<(), ParticipantError> {
         let mut state = room.lock();
-        let participant = state.participants.get(id).ok_or(ParticipantError::NotFound)?;
+        let participant = state
+            .participants
+            .get(id)
+            .ok_or(ParticipantError::NotFound)?;
         let owns = session_token.is_some_and(|token| {
             constant_time_eq(token.as_bytes(), participant.session_token.as_bytes())
         });
@@ -433,6 +466,7 @@ impl Hub {
             return Err(ParticipantError::Conflict);
         }
         let removed = state.participants.shift_remove(id);
+        room.scheduler().remove(id);
         if let Some(tunnel) = removed.and_then(|participant| participant.tunnel) {
             tunnel.close(proto::CLOSE_REMOVED, TunnelFailure::Removed);
         }
@@ -466,9 +500,10 @@ impl Hub {
         participant.last_seen = now;
         participant.updated_at = now;
         let recovered = std::mem::take(&mut participant.offline_announced);
-        let status = participant.status(now);
+        let status = participant.status(now, room.active(id));
         if recovered {
-            let summary = participant.summary(now);
+            room.refresh_availability(participant, now);
+            let summary = room.participant_summary(participant, now);
             room.publish(proto::RoomEventPayload::ParticipantUpdated(summary));
         }
         Ok(proto::HeartbeatResponse {
@@ -526,7 +561,8 @@ impl Hub {
                 old.close(proto::CLOSE_SUPERSEDED, TunnelFailure::Superseded);
             }
             participant.updated_at = now;
-            let summary = participant.summary(now);
+            room.refresh_availability(participant, now);
+            let summary = room.participant_summary(participant, now);
             room.publish(proto::RoomEventPayload::ParticipantUpdated(summary));
         }
         let hub = self.clone();
@@ -552,7 +588,8 @@ impl Hub {
         {
             participant.tunnel = None;
             participant.updated_at = now;
-            let summary = participant.summary(now);
+            room.refresh_availability(participant, now);
+            let summary = room.participant_summary(participant, now);
             room.publish(proto::RoomEventPayload::ParticipantUpdated(summary));
         }
     }
@@ -566,6 +603,7 @@ impl Hub {
             for participant in state.participants.values_mut() {
                 if participant.stale(now) && !participant.offline_announced {
                     participant.offline_announced = true;
+                    room.refresh_availability(participant, now);
                     warn!(room = %room.code(), participant = %participant.id, "participant missed its heartbeats");
                     room.publish(proto::RoomEventPayload::ParticipantOffline(
                         proto::event::ParticipantRef {
@@ -580,6 +618,8 @@ impl Hub {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .purge_expired();
+        self.responses()
+            .purge(u64::try_from(now).unwrap_or_default());
     }
 }
 

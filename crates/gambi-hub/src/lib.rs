@@ -18,6 +18,7 @@ pub mod clock;
 pub mod config;
 pub mod error;
 pub mod hub;
+pub mod inference;
 pub mod password;
 pub mod room;
 pub mod scheduler;

@@ -14,6 +14,7 @@ use tokio::sync::broadcast;
 
 use crate::clock::Clock;
 use crate::password::VerifiedPassword;
+use crate::scheduler::{Scheduler, SchedulerConfig};
 use crate::store::RoomRecord;
 use crate::tunnel::TunnelHandle;
 
@@ -48,14 +49,14 @@ pub struct Participant {
     pub session_token: String,
     /// Whether `participant.offline` was announced since the last heartbeat.
     pub offline_announced: bool,
-    /// Requests being served right now.
-    pub active: u32,
 }
 
 impl Participant {
     /// Whether a tunnel is open.
     pub fn connected(&self) -> bool {
-        self.tunnel.as_ref().is_some_and(|tunnel| !tunnel.is_closed())
+        self.tunnel
+            .as_ref()
+            .is_some_and(|tunnel| !tunnel.is_closed())
     }
 
     /// Whether heartbeats stopped for longer than [`proto::PARTICIPANT_TIMEOUT`].
@@ -69,19 +70,19 @@ impl Participant {
         self.connected() && !self.stale(now_ms)
     }
 
-    /// The derived routing status.
-    pub fn status(&self, now_ms: i64) -> proto::ParticipantStatus {
+    /// The derived routing status, given how many requests it serves right now.
+    pub fn status(&self, now_ms: i64, active: u32) -> proto::ParticipantStatus {
         if !self.available(now_ms) {
             proto::ParticipantStatus::Offline
-        } else if self.active >= self.max_concurrency {
+        } else if active >= self.max_concurrency {
             proto::ParticipantStatus::Busy
         } else {
             proto::ParticipantStatus::Online
         }
     }
 
-    /// The public summary.
-    pub fn summary(&self, now_ms: i64) -> proto::ParticipantSummary {
+    /// The public summary, given how many requests it serves right now.
+    pub fn summary(&self, now_ms: i64, active: u32) -> proto::ParticipantSummary {
         let connected = self.connected();
         proto::ParticipantSummary {
             id: self.id.clone(),
@@ -100,12 +101,12 @@ impl Participant {
                     .filter(|_| connected)
                     .map(TunnelHandle::last_seen_ms),
             },
-            status: self.status(now_ms),
+            status: self.status(now_ms, active),
             joined_at: self.joined_at,
             last_seen: self.last_seen,
             updated_at: self.updated_at,
             max_concurrency: self.max_concurrency,
-            active_requests: self.active,
+            active_requests: active,
         }
     }
 }
@@ -124,19 +125,26 @@ pub struct Room {
     state: Mutex<RoomState>,
     events: broadcast::Sender<Arc<proto::RoomEvent>>,
     clock: Clock,
+    scheduler: Scheduler,
     /// The last password that verified, to skip Argon2 on repeat.
     pub verified_password: VerifiedPassword,
 }
 
 impl Room {
     /// A room with no participants.
-    pub fn new(record: RoomRecord, clock: Clock, event_buffer: usize) -> Self {
+    pub fn new(
+        record: RoomRecord,
+        clock: Clock,
+        event_buffer: usize,
+        scheduler: SchedulerConfig,
+    ) -> Self {
         let (events, _) = broadcast::channel(event_buffer.max(1));
         Self {
             record,
             state: Mutex::new(RoomState::default()),
             events,
             clock,
+            scheduler: Scheduler::new(scheduler),
             verified_password: VerifiedPassword::default(),
         }
     }
@@ -160,6 +168,33 @@ impl Room {
     pub fn lock(&self) -> MutexGuard<'_, RoomState> {
         // Every critical section leaves the state consistent before it can panic.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The room's scheduler (slots, leases, wait queue).
+    pub fn scheduler(&self) -> &Scheduler {
+        &self.scheduler
+    }
+
+    /// Requests `participant` serves right now.
+    pub fn active(&self, participant_id: &str) -> u32 {
+        self.scheduler
+            .participant(participant_id)
+            .map_or(0, |load| load.active)
+    }
+
+    /// The public summary of one participant.
+    pub fn participant_summary(
+        &self,
+        participant: &Participant,
+        now_ms: i64,
+    ) -> proto::ParticipantSummary {
+        participant.summary(now_ms, self.active(&participant.id))
+    }
+
+    /// Tells the scheduler whether `participant` may get requests now.
+    pub fn refresh_availability(&self, participant: &Participant, now_ms: i64) {
+        self.scheduler
+            .set_available(&participant.id, participant.available(now_ms));
     }
 
     /// The public summary.

@@ -149,12 +149,13 @@ impl Store for SqliteStore {
         for row in rows {
             let (mut room, defaults) = row?;
             if let Some(defaults) = defaults {
-                room.defaults = Some(serde_json::from_str(&defaults).map_err(|error| {
-                    StoreError::Corrupt {
-                        room: room.id.clone(),
-                        reason: error.to_string(),
-                    }
-                })?);
+                room.defaults =
+                    Some(
+                        serde_json::from_str(&defaults).map_err(|error| StoreError::Corrupt {
+                            room: room.id.clone(),
+                            reason: error.to_string(),
+                        })?,
+                    );
             }
             rooms.push(room);
         }

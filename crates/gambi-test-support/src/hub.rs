@@ -31,7 +31,9 @@ impl TestHub {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("binding 127.0.0.1:0 works in tests");
-        let addr = listener.local_addr().expect("a bound listener has an address");
+        let addr = listener
+            .local_addr()
+            .expect("a bound listener has an address");
         let shutdown = CancellationToken::new();
         let hub = Hub::open(config, shutdown.clone()).expect("the test hub opens its store");
         let task = tokio::spawn(gambi_hub::serve_hub(listener, hub.clone()));

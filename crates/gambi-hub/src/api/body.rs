@@ -13,10 +13,7 @@ pub(super) async fn read_json(body: Body, limit: usize) -> Result<Value, ApiErro
         {
             ApiError::payload_too_large(limit)
         } else {
-            ApiError::invalid(
-                "Could not read the request body.",
-                "Send the body again.",
-            )
+            ApiError::invalid("Could not read the request body.", "Send the body again.")
         }
     })?;
     serde_json::from_slice(&bytes).map_err(|error| ApiError::invalid_json(&error))

@@ -8,11 +8,11 @@ mod rooms;
 mod tunnel;
 pub mod validate;
 
+use axum::Router;
 use axum::extract::Request;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
-use axum::Router;
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 
 use crate::error::{ApiError, request_id_layer};
@@ -40,6 +40,7 @@ pub fn router(hub: Hub) -> Router {
         )
         .route("/v1/rooms/{code}/events", get(events::room_events))
         .route("/rooms/{code}/events", get(events::room_events))
+        .merge(crate::inference::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(not_found)
         .layer(middleware::from_fn(request_id_layer))
@@ -69,9 +70,10 @@ async fn cors(request: Request, next: Next) -> Response {
     } else {
         next.run(request).await
     };
-    response
-        .headers_mut()
-        .insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    response.headers_mut().insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
     response
 }
 

@@ -54,7 +54,9 @@ pub(super) async fn create(
                 format!("This hub already keeps {limit} rooms."),
                 "Reuse an existing room, or start the hub with a larger limit.",
             ),
-            CreateRoomError::Internal(cause) => ApiError::internal("Could not create the room", &cause),
+            CreateRoomError::Internal(cause) => {
+                ApiError::internal("Could not create the room", &cause)
+            }
         })?;
     let summary = room.summary();
     Ok(ApiOk::created(proto::CreateRoomResponse {
@@ -94,7 +96,7 @@ pub(super) async fn participants(
         .lock()
         .participants
         .values()
-        .map(|participant| participant.summary(now))
+        .map(|participant| room.participant_summary(participant, now))
         .collect();
     Ok(ApiOk::ok(summaries))
 }

@@ -65,8 +65,8 @@ pub fn new_room(value: &Value) -> Result<NewRoom, ApiError> {
                 "Provide a non-empty \"name\" field for the room.",
             )
         })?;
-    let password =
-        optional_string(body, "password", MAX_PASSWORD_LEN)?.filter(|password| !password.is_empty());
+    let password = optional_string(body, "password", MAX_PASSWORD_LEN)?
+        .filter(|password| !password.is_empty());
     let defaults = match body.get("defaults") {
         None | Some(Value::Null) => None,
         Some(defaults) => Some(proto::RuntimeConfig::parse(defaults).map_err(|errors| {
@@ -124,13 +124,17 @@ pub fn registration(value: &Value) -> Result<Registration, ApiError> {
             format!("Missing required fields: {}.", missing.join(", ")),
             "Provide nickname, model, and endpoint.",
         )
-        .with_details(json!({ "required": ["nickname", "model", "endpoint"], "missing": missing })));
+        .with_details(
+            json!({ "required": ["nickname", "model", "endpoint"], "missing": missing }),
+        ));
     }
 
     let mut errors = proto::ValidationErrors::default();
     let text = |field: &str, errors: &mut proto::ValidationErrors| -> String {
         match body.get(field) {
-            Some(Value::String(text)) if text.chars().count() > MAX_NAME_LEN && field != "endpoint" => {
+            Some(Value::String(text))
+                if text.chars().count() > MAX_NAME_LEN && field != "endpoint" =>
+            {
                 errors.field(field, format!("must be at most {MAX_NAME_LEN} characters"));
                 String::new()
             }
@@ -144,7 +148,7 @@ pub fn registration(value: &Value) -> Result<Registration, ApiError> {
     let nickname = text("nickname", &mut errors);
     let model = text("model", &mut errors);
     let endpoint = text("endpoint", &mut errors);
-    if errors.field_errors.get("endpoint").is_none() && !is_absolute_url(&endpoint) {
+    if !errors.field_errors.contains_key("endpoint") && !is_absolute_url(&endpoint) {
         errors.field("endpoint", "must be an absolute http(s) URL");
     }
     let password = match body.get("password") {
@@ -190,7 +194,10 @@ pub fn registration(value: &Value) -> Result<Registration, ApiError> {
             _ => {
                 errors.field(
                     "maxConcurrency",
-                    format!("must be an integer from 1 to {}", proto::MAX_CONCURRENCY_LIMIT),
+                    format!(
+                        "must be an integer from 1 to {}",
+                        proto::MAX_CONCURRENCY_LIMIT
+                    ),
                 );
                 proto::DEFAULT_MAX_CONCURRENCY
             }
@@ -267,8 +274,9 @@ mod tests {
 
     #[test]
     fn room_bodies() {
-        let room = new_room(&json!({"name": " Lab ", "password": "", "defaults": {"temperature": 1}}))
-            .expect("valid");
+        let room =
+            new_room(&json!({"name": " Lab ", "password": "", "defaults": {"temperature": 1}}))
+                .expect("valid");
         assert_eq!(room.name, "Lab");
         assert_eq!(room.password, None);
         assert_eq!(room.defaults.and_then(|d| d.temperature), Some(1.0));
@@ -277,7 +285,10 @@ mod tests {
         check_room_err(json!({}), "Name is required");
         check_room_err(json!({"name": "  "}), "Name is required");
         check_room_err(json!({"name": 5}), "Field \"name\" must be a string.");
-        check_room_err(json!({"name": "x", "password": 5}), "Field \"password\" must be a string.");
+        check_room_err(
+            json!({"name": "x", "password": 5}),
+            "Field \"password\" must be a string.",
+        );
         check_room_err(
             json!({"name": "x", "defaults": {"top_p": 3}}),
             "Invalid room defaults: top_p: must be between 0 and 1, got 3.",
@@ -289,7 +300,10 @@ mod tests {
         let base = json!({"nickname": "A", "model": "m", "endpoint": "http://localhost:11434"});
         let parsed = registration(&base).expect("valid");
         assert_eq!(parsed.max_concurrency, 1);
-        assert_eq!(parsed.capabilities, proto::ParticipantCapabilities::default());
+        assert_eq!(
+            parsed.capabilities,
+            proto::ParticipantCapabilities::default()
+        );
 
         let with = |key: &str, value: Value| {
             let mut body = base.clone();
@@ -300,7 +314,10 @@ mod tests {
             with("authHeaders", json!({})),
             "Participant auth headers are not accepted by the hub.",
         );
-        check_registration_err(json!({"nickname": "A"}), "Missing required fields: model, endpoint.");
+        check_registration_err(
+            json!({"nickname": "A"}),
+            "Missing required fields: model, endpoint.",
+        );
         check_registration_err(with("model", json!("")), "Missing required fields: model.");
         check_registration_err(
             with("endpoint", json!("localhost:11434")),

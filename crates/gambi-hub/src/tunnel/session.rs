@@ -78,9 +78,9 @@ impl std::fmt::Display for TunnelFailure {
             Self::Superseded => f.write_str("Participant tunnel superseded by a newer session."),
             Self::Removed => f.write_str("Participant was removed from the room."),
             Self::Shutdown => f.write_str("Hub shutting down."),
-            Self::Overflow => f.write_str(
-                "Response buffer overflowed: the client stopped reading the response.",
-            ),
+            Self::Overflow => {
+                f.write_str("Response buffer overflowed: the client stopped reading the response.")
+            }
         }
     }
 }
@@ -502,7 +502,10 @@ where
                 request_id,
                 status,
                 headers,
-            } => self.deliver(&request_id, TunnelEvent::Start { status, headers }).await,
+            } => {
+                self.deliver(&request_id, TunnelEvent::Start { status, headers })
+                    .await
+            }
             proto::ParticipantToHub::ResponseChunk { request_id, chunk } => {
                 match proto::tunnel::decode_chunk(&chunk) {
                     Ok(bytes) => {
@@ -573,7 +576,9 @@ where
 
     fn count_malformed(&self, reason: &str) {
         let count = self.shared.malformed.fetch_add(1, Ordering::Relaxed) + 1;
-        self.context.malformed_frames.fetch_add(1, Ordering::Relaxed);
+        self.context
+            .malformed_frames
+            .fetch_add(1, Ordering::Relaxed);
         debug!(count, reason, "ignoring malformed tunnel frame");
     }
 }

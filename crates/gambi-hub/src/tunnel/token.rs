@@ -52,7 +52,12 @@ impl TokenStore {
     }
 
     /// Checks a token without using it up.
-    pub fn check(&self, token: &str, room_id: &str, participant_id: &str) -> Result<(), TokenError> {
+    pub fn check(
+        &self,
+        token: &str,
+        room_id: &str,
+        participant_id: &str,
+    ) -> Result<(), TokenError> {
         match self.grants.get(token) {
             Some(grant)
                 if grant.room_id == room_id
@@ -79,8 +84,9 @@ impl TokenStore {
 
     /// Drops tokens of a participant that left.
     pub fn revoke_participant(&mut self, room_id: &str, participant_id: &str) {
-        self.grants
-            .retain(|_, grant| !(grant.room_id == room_id && grant.participant_id == participant_id));
+        self.grants.retain(|_, grant| {
+            !(grant.room_id == room_id && grant.participant_id == participant_id)
+        });
     }
 
     /// Forgets expired tokens.
@@ -109,15 +115,24 @@ mod tests {
         let mut store = TokenStore::new(Duration::from_secs(60));
         let token = store.mint("room", "alice");
         assert_eq!(store.check(&token, "room", "bob"), Err(TokenError::Invalid));
-        assert_eq!(store.check(&token, "other", "alice"), Err(TokenError::Invalid));
+        assert_eq!(
+            store.check(&token, "other", "alice"),
+            Err(TokenError::Invalid)
+        );
         assert_eq!(store.consume(&token, "room", "alice"), Ok(()));
-        assert_eq!(store.consume(&token, "room", "alice"), Err(TokenError::Invalid));
+        assert_eq!(
+            store.consume(&token, "room", "alice"),
+            Err(TokenError::Invalid)
+        );
 
         let token = store.mint("room", "alice");
         tokio::time::advance(Duration::from_secs(59)).await;
         assert_eq!(store.check(&token, "room", "alice"), Ok(()));
         tokio::time::advance(Duration::from_secs(1)).await;
-        assert_eq!(store.check(&token, "room", "alice"), Err(TokenError::Invalid));
+        assert_eq!(
+            store.check(&token, "room", "alice"),
+            Err(TokenError::Invalid)
+        );
         store.purge_expired();
         assert!(store.is_empty());
     }
@@ -128,7 +143,10 @@ mod tests {
         let alice = store.mint("room", "alice");
         let bob = store.mint("room", "bob");
         store.revoke_participant("room", "alice");
-        assert_eq!(store.check(&alice, "room", "alice"), Err(TokenError::Invalid));
+        assert_eq!(
+            store.check(&alice, "room", "alice"),
+            Err(TokenError::Invalid)
+        );
         assert_eq!(store.check(&bob, "room", "bob"), Ok(()));
     }
 }

@@ -1,0 +1,201 @@
+//! The `llm.*` events of one inference request.
+//!
+//! A [`RequestLog`] is created once routing has chosen a participant. It publishes
+//! `llm.request`, then exactly one terminal event: `llm.complete` with metrics, or
+//! `llm.error` with the stage that failed. If it is dropped without either (the client
+//! went away, so the task serving it was dropped), it publishes `llm.error` with stage
+//! `cancelled` — every routed request ends with a terminal event.
+
+use std::sync::Arc;
+
+use gambi_protocol as proto;
+use proto::LlmProtocol;
+use proto::event::stage;
+use tokio::time::Instant;
+
+use crate::adapter::usage::{Metrics, TokenUsage};
+use crate::room::Room;
+
+/// Who serves a request, as the events report it.
+#[derive(Debug, Clone)]
+pub struct Served {
+    /// Participant id.
+    pub participant_id: String,
+    /// Its nickname.
+    pub nickname: String,
+    /// Its endpoint.
+    pub endpoint: String,
+    /// Its model.
+    pub model: String,
+}
+
+/// Publishes the events of one request attempt.
+#[derive(Debug)]
+pub struct RequestLog {
+    room: Arc<Room>,
+    request_id: String,
+    requested_model: String,
+    client_protocol: LlmProtocol,
+    provider_protocol: LlmProtocol,
+    served: Served,
+    queue_ms: u64,
+    attempt: u32,
+    started: Instant,
+    first_content: Option<Instant>,
+    finished: bool,
+}
+
+fn millis(duration: std::time::Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+impl RequestLog {
+    /// Starts the log of an attempt and publishes `llm.request`.
+    #[allow(clippy::too_many_arguments)] // Each field is reported on the wire.
+    pub fn start(
+        room: Arc<Room>,
+        request_id: &str,
+        requested_model: &str,
+        client_protocol: LlmProtocol,
+        provider_protocol: LlmProtocol,
+        served: Served,
+        queue_ms: u64,
+        attempt: u32,
+    ) -> Self {
+        room.publish(proto::RoomEventPayload::LlmRequest(
+            proto::event::LlmRequestEvent {
+                request_id: request_id.to_owned(),
+                participant_id: served.participant_id.clone(),
+                model: requested_model.to_owned(),
+                protocol: client_protocol,
+                adapted: client_protocol != provider_protocol,
+                queue_ms: Some(queue_ms),
+                attempt: (attempt > 1).then_some(attempt),
+            },
+        ));
+        Self {
+            room,
+            request_id: request_id.to_owned(),
+            requested_model: requested_model.to_owned(),
+            client_protocol,
+            provider_protocol,
+            served,
+            queue_ms,
+            attempt,
+            started: Instant::now(),
+            first_content: None,
+            finished: false,
+        }
+    }
+
+    /// Switches to the other protocol (after the provider turned out to lack a route).
+    pub fn set_provider_protocol(&mut self, protocol: LlmProtocol) {
+        self.provider_protocol = protocol;
+    }
+
+    /// Records the first content (first delta of a stream, or the head of a response).
+    pub fn first_content(&mut self) {
+        if self.first_content.is_none() {
+            self.first_content = Some(Instant::now());
+        }
+    }
+
+    fn metrics(&self, usage: Option<TokenUsage>) -> proto::LlmMetrics {
+        let now = Instant::now();
+        let first = self.first_content.map(|at| millis(at - self.started));
+        let metrics = Metrics::compute(0, first, millis(now - self.started), usage);
+        proto::LlmMetrics {
+            ttft_ms: metrics.ttft_ms,
+            duration_ms: metrics.duration_ms,
+            input_tokens: metrics.input_tokens,
+            output_tokens: metrics.output_tokens,
+            total_tokens: metrics.total_tokens,
+            tokens_per_second: metrics.tokens_per_second,
+            queue_ms: Some(self.queue_ms),
+        }
+    }
+
+    /// Publishes `llm.complete`.
+    pub fn complete(&mut self, status: u16, usage: Option<TokenUsage>) {
+        if std::mem::replace(&mut self.finished, true) {
+            return;
+        }
+        let metrics = self.metrics(usage);
+        self.room.publish(proto::RoomEventPayload::LlmComplete(
+            proto::event::LlmCompleteEvent {
+                request_id: self.request_id.clone(),
+                participant_id: self.served.participant_id.clone(),
+                model: self.served.model.clone(),
+                protocol: self.provider_protocol,
+                client_protocol: Some(self.client_protocol),
+                adapted: self.client_protocol != self.provider_protocol,
+                status: Some(status),
+                metrics,
+            },
+        ));
+    }
+
+    /// Publishes `llm.error` for a failure at `stage`.
+    pub fn fail(&mut self, stage: &str, error: &str) {
+        if std::mem::replace(&mut self.finished, true) {
+            return;
+        }
+        let model = if stage == stage::DISPATCH {
+            self.requested_model.clone()
+        } else {
+            self.served.model.clone()
+        };
+        let metrics = self.metrics(None);
+        self.room.publish(proto::RoomEventPayload::LlmError(
+            proto::event::LlmErrorEvent {
+                request_id: self.request_id.clone(),
+                participant_id: Some(self.served.participant_id.clone()),
+                nickname: Some(self.served.nickname.clone()),
+                endpoint: Some(self.served.endpoint.clone()),
+                model,
+                protocol: self.provider_protocol,
+                client_protocol: Some(self.client_protocol),
+                adapted: self.client_protocol != self.provider_protocol,
+                stage: stage.to_owned(),
+                error: error.to_owned(),
+                metrics: Some(metrics),
+                attempt: (self.attempt > 1).then_some(self.attempt),
+            },
+        ));
+    }
+}
+
+impl Drop for RequestLog {
+    fn drop(&mut self) {
+        self.fail(
+            stage::CANCELLED,
+            "The client disconnected before the response was complete.",
+        );
+    }
+}
+
+/// Publishes `llm.error` for a request that never reached a participant.
+pub fn routing_failed(
+    room: &Room,
+    request_id: &str,
+    requested_model: &str,
+    client_protocol: LlmProtocol,
+    error: &str,
+) {
+    room.publish(proto::RoomEventPayload::LlmError(
+        proto::event::LlmErrorEvent {
+            request_id: request_id.to_owned(),
+            participant_id: None,
+            nickname: None,
+            endpoint: None,
+            model: requested_model.to_owned(),
+            protocol: client_protocol,
+            client_protocol: Some(client_protocol),
+            adapted: false,
+            stage: stage::ROUTING.to_owned(),
+            error: error.to_owned(),
+            metrics: None,
+            attempt: None,
+        },
+    ));
+}

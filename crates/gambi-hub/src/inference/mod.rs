@@ -1,0 +1,337 @@
+//! The inference plane: OpenAI-compatible routes under `/rooms/{code}/v1`.
+//!
+//! A create request is parsed just enough to route it ([`request`]), gets a lease from the
+//! room's scheduler, goes down the chosen participant's tunnel — natively, or translated by
+//! the [`crate::adapter`] when the participant speaks the other protocol — and its answer
+//! streams back to the client ([`relay`]) while [`log`] publishes `llm.*` events. Errors
+//! use the OpenAI error shape ([`error`]).
+
+mod create;
+pub mod error;
+pub mod filter;
+mod lifecycle;
+pub mod log;
+pub mod registry;
+mod relay;
+pub mod request;
+pub mod upstream;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Extension;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Path, RawQuery, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get, post};
+use gambi_protocol as proto;
+use http::HeaderMap;
+use proto::LlmProtocol;
+
+use self::error::InferenceError;
+use self::lifecycle::Operation;
+use crate::hub::Hub;
+use crate::room::Room;
+use crate::scheduler::ClientKey;
+use crate::tunnel::TunnelHandle;
+
+/// The inference routes.
+pub fn routes() -> Router<Hub> {
+    Router::new()
+        .route("/rooms/{code}/v1/models", get(models))
+        .route("/rooms/{code}/v1/chat/completions", post(chat_completions))
+        .route("/rooms/{code}/v1/responses", post(responses))
+        .route(
+            "/rooms/{code}/v1/responses/{id}",
+            get(retrieve).delete(delete),
+        )
+        .route("/rooms/{code}/v1/responses/{id}/cancel", post(cancel))
+        .route(
+            "/rooms/{code}/v1/responses/{id}/input_items",
+            get(input_items),
+        )
+        .route("/rooms/{code}/v1/{*rest}", any(unknown_route))
+}
+
+/// A participant chosen to serve a request, as the request needs it.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// Participant id.
+    pub id: String,
+    /// Display name.
+    pub nickname: String,
+    /// Provider endpoint.
+    pub endpoint: String,
+    /// Provider model name.
+    pub model: String,
+    /// Known protocol support.
+    pub capabilities: proto::ParticipantCapabilities,
+    /// Room defaults overlaid with the participant's own.
+    pub defaults: proto::RuntimeConfig,
+    /// Its open tunnel.
+    pub tunnel: TunnelHandle,
+}
+
+impl Target {
+    /// What the events report about it.
+    pub fn served(&self) -> log::Served {
+        log::Served {
+            participant_id: self.id.clone(),
+            nickname: self.nickname.clone(),
+            endpoint: self.endpoint.clone(),
+            model: self.model.clone(),
+        }
+    }
+
+    /// Its known support for `protocol`.
+    pub fn supports(&self, protocol: LlmProtocol) -> proto::Capability {
+        match protocol {
+            LlmProtocol::OpenResponses => self.capabilities.open_responses,
+            LlmProtocol::ChatCompletions => self.capabilities.chat_completions,
+        }
+    }
+}
+
+/// The participant `id` of `room`, if it has an open tunnel.
+pub fn target(room: &Room, id: &str) -> Option<Target> {
+    let state = room.lock();
+    let participant = state.participants.get(id)?;
+    let tunnel = participant
+        .tunnel
+        .clone()
+        .filter(|tunnel| !tunnel.is_closed())?;
+    let defaults = room
+        .record()
+        .defaults
+        .clone()
+        .unwrap_or_default()
+        .overlay(&participant.config);
+    Some(Target {
+        id: participant.id.clone(),
+        nickname: participant.nickname.clone(),
+        endpoint: participant.endpoint.clone(),
+        model: participant.model.clone(),
+        capabilities: participant.capabilities,
+        defaults,
+        tunnel,
+    })
+}
+
+/// Remembers that participant `id` lacks `protocol` (its provider has no such route), so
+/// later requests go straight to the other protocol.
+pub fn learn_unsupported(room: &Room, id: &str, protocol: LlmProtocol) {
+    let now = room.now_ms();
+    let mut state = room.lock();
+    let Some(participant) = state.participants.get_mut(id) else {
+        return;
+    };
+    let slot = match protocol {
+        LlmProtocol::OpenResponses => &mut participant.capabilities.open_responses,
+        LlmProtocol::ChatCompletions => &mut participant.capabilities.chat_completions,
+    };
+    if *slot != proto::Capability::Unsupported {
+        *slot = proto::Capability::Unsupported;
+        participant.updated_at = now;
+        tracing::info!(room = %room.code(), participant = %id, protocol = protocol.as_str(), "provider lacks this protocol; adapting from now on");
+        let summary = room.participant_summary(participant, now);
+        room.publish(proto::RoomEventPayload::ParticipantUpdated(summary));
+    }
+}
+
+/// Resolves the room and checks the caller may use it.
+async fn authorize(
+    hub: &Hub,
+    code: &str,
+    headers: &HeaderMap,
+) -> Result<Arc<Room>, InferenceError> {
+    let room = hub
+        .room(code)
+        .ok_or_else(|| InferenceError::room_not_found(code))?;
+    if !hub.check_password(&room, crate::api::bearer(headers)).await {
+        return Err(InferenceError::invalid_password());
+    }
+    Ok(room)
+}
+
+/// Who is asking, for fairness: the API key when one is sent, else the address.
+fn client_key(headers: &HeaderMap, peer: Option<SocketAddr>) -> ClientKey {
+    match (crate::api::bearer(headers), peer) {
+        (Some(key), _) => ClientKey::api_key(key),
+        (None, Some(peer)) => ClientKey::ip(peer.ip()),
+        (None, None) => ClientKey::named("unknown"),
+    }
+}
+
+async fn read_body(hub: &Hub, body: Body) -> Result<bytes::Bytes, InferenceError> {
+    let limit = hub.config().max_inference_body;
+    axum::body::to_bytes(body, limit).await.map_err(|error| {
+        if std::error::Error::source(&error)
+            .is_some_and(|source| source.is::<http_body_util::LengthLimitError>())
+        {
+            InferenceError::payload_too_large(limit)
+        } else {
+            InferenceError::invalid("Could not read the request body.")
+        }
+    })
+}
+
+async fn create(
+    hub: Hub,
+    code: String,
+    headers: HeaderMap,
+    peer: Option<SocketAddr>,
+    body: Body,
+    protocol: LlmProtocol,
+) -> Result<Response, InferenceError> {
+    let room = authorize(&hub, &code, &headers).await?;
+    let bytes = read_body(&hub, body).await?;
+    let request = request::parse(&bytes)?;
+    let create = create::Create {
+        hub,
+        room,
+        protocol,
+        client: client_key(&headers, peer),
+        request,
+    };
+    Ok(create.run().await)
+}
+
+async fn chat_completions(
+    State(hub): State<Hub>,
+    Path(code): Path<String>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    create(
+        hub,
+        code,
+        headers,
+        peer.map(|Extension(ConnectInfo(peer))| peer),
+        body,
+        LlmProtocol::ChatCompletions,
+    )
+    .await
+    .unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn responses(
+    State(hub): State<Hub>,
+    Path(code): Path<String>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    create(
+        hub,
+        code,
+        headers,
+        peer.map(|Extension(ConnectInfo(peer))| peer),
+        body,
+        LlmProtocol::OpenResponses,
+    )
+    .await
+    .unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn lifecycle(
+    hub: Hub,
+    code: String,
+    id: String,
+    query: Option<String>,
+    headers: HeaderMap,
+    operation: Operation,
+) -> Response {
+    let result = async {
+        let room = authorize(&hub, &code, &headers).await?;
+        lifecycle::handle(&hub, &room, operation, &id, query.as_deref()).await
+    }
+    .await;
+    result.unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn retrieve(
+    State(hub): State<Hub>,
+    Path((code, id)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    lifecycle(hub, code, id, query, headers, Operation::Retrieve).await
+}
+
+async fn delete(
+    State(hub): State<Hub>,
+    Path((code, id)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    lifecycle(hub, code, id, query, headers, Operation::Delete).await
+}
+
+async fn cancel(
+    State(hub): State<Hub>,
+    Path((code, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    lifecycle(hub, code, id, None, headers, Operation::Cancel).await
+}
+
+async fn input_items(
+    State(hub): State<Hub>,
+    Path((code, id)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    lifecycle(hub, code, id, query, headers, Operation::InputItems).await
+}
+
+/// `GET /rooms/{code}/v1/models`: connected participants, addressed by id.
+async fn models(State(hub): State<Hub>, Path(code): Path<String>, headers: HeaderMap) -> Response {
+    let room = match authorize(&hub, &code, &headers).await {
+        Ok(room) => room,
+        Err(error) => return error.into_response(),
+    };
+    let now = room.now_ms();
+    let data = room
+        .lock()
+        .participants
+        .values()
+        .filter(|participant| participant.available(now))
+        .map(|participant| {
+            let summary = room.participant_summary(participant, now);
+            proto::ModelEntry {
+                id: summary.id.clone(),
+                object: "model".into(),
+                created: summary.joined_at / 1000,
+                owned_by: summary.nickname.clone(),
+                gambi: proto::ModelEntryInfo {
+                    nickname: summary.nickname,
+                    model: summary.model,
+                    endpoint: summary.endpoint,
+                    capabilities: summary.capabilities,
+                    connection: summary.connection,
+                    status: summary.status,
+                    max_concurrency: summary.max_concurrency,
+                    active_requests: summary.active_requests,
+                    last_seen: summary.last_seen,
+                },
+            }
+        })
+        .collect();
+    axum::Json(proto::ModelList {
+        object: "list".into(),
+        data,
+    })
+    .into_response()
+}
+
+async fn unknown_route(Path((code, rest)): Path<(String, String)>) -> Response {
+    InferenceError::new(
+        http::StatusCode::NOT_FOUND,
+        "invalid_request_error",
+        proto::ErrorCode::InvalidRequest,
+        format!("Unknown inference route '/rooms/{code}/v1/{rest}'. Gambi serves /models, /chat/completions and /responses."),
+    )
+    .into_response()
+}

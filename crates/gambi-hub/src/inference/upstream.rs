@@ -1,0 +1,151 @@
+//! One request's way to a participant and back: dispatch down the tunnel, wait for the
+//! response head, then read the body with an idle timeout.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use gambi_protocol as proto;
+use tokio::time::timeout;
+
+use crate::tunnel::{ResponseStream, TunnelEvent, TunnelHandle};
+
+/// Why a request failed before its response started.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DispatchError {
+    /// The tunnel or the participant failed; another participant may succeed.
+    Failed(String),
+    /// The participant did not start answering in time.
+    Timeout(Duration),
+}
+
+/// The next piece of a response body.
+#[derive(Debug)]
+pub enum BodyEvent {
+    /// More bytes.
+    Chunk(Bytes),
+    /// The body is complete.
+    End,
+    /// The response failed; nothing follows.
+    Failed(String),
+}
+
+/// A response whose head has arrived.
+#[derive(Debug)]
+pub struct Upstream {
+    /// HTTP status from the provider.
+    pub status: u16,
+    /// Provider response headers.
+    pub headers: BTreeMap<String, String>,
+    stream: ResponseStream,
+    pending: Option<Bytes>,
+    ended: bool,
+    idle_timeout: Duration,
+}
+
+/// Sends `request` down `tunnel` and waits for the response head.
+pub async fn dispatch(
+    tunnel: &TunnelHandle,
+    request: proto::TunnelRequest,
+    buffer: usize,
+    start_timeout: Duration,
+    idle_timeout: Duration,
+) -> Result<Upstream, DispatchError> {
+    let mut stream = tunnel
+        .dispatch(request, buffer)
+        .await
+        .map_err(|error| DispatchError::Failed(error.to_string()))?;
+    let first = timeout(start_timeout, stream.next())
+        .await
+        .map_err(|_| DispatchError::Timeout(start_timeout))?;
+    let mut upstream = Upstream {
+        status: 200,
+        headers: BTreeMap::new(),
+        stream,
+        pending: None,
+        ended: false,
+        idle_timeout,
+    };
+    match first {
+        Some(TunnelEvent::Start { status, headers }) => {
+            upstream.status = status;
+            upstream.headers = headers;
+        }
+        // A participant that skips `start` gets the benefit of the doubt: 200.
+        Some(TunnelEvent::Chunk(bytes)) => upstream.pending = Some(bytes),
+        Some(TunnelEvent::End) => upstream.ended = true,
+        Some(TunnelEvent::Error(failure)) => {
+            return Err(DispatchError::Failed(failure.to_string()));
+        }
+        None => {
+            return Err(DispatchError::Failed(
+                "Participant tunnel disconnected.".into(),
+            ));
+        }
+    }
+    Ok(upstream)
+}
+
+impl Upstream {
+    /// The provider's `content-type`, if it sent one.
+    pub fn content_type(&self) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case("content-type"))
+            .map(|(_, value)| value.as_str())
+    }
+
+    /// The next piece of the body. Cancel safe.
+    pub async fn next(&mut self) -> BodyEvent {
+        if let Some(bytes) = self.pending.take() {
+            return BodyEvent::Chunk(bytes);
+        }
+        if self.ended {
+            return BodyEvent::End;
+        }
+        match timeout(self.idle_timeout, self.stream.next()).await {
+            Err(_) => {
+                self.ended = true;
+                BodyEvent::Failed(format!(
+                    "The participant sent nothing for {} s.",
+                    self.idle_timeout.as_secs()
+                ))
+            }
+            Ok(Some(TunnelEvent::Chunk(bytes))) => BodyEvent::Chunk(bytes),
+            Ok(Some(TunnelEvent::End) | None) => {
+                self.ended = true;
+                BodyEvent::End
+            }
+            // A second `start` is a participant bug; ignore it.
+            Ok(Some(TunnelEvent::Start { .. })) => BodyEvent::Chunk(Bytes::new()),
+            Ok(Some(TunnelEvent::Error(failure))) => {
+                self.ended = true;
+                BodyEvent::Failed(failure.to_string())
+            }
+        }
+    }
+
+    /// Reads the whole body, at most `limit` bytes.
+    pub async fn collect(&mut self, limit: usize) -> Result<Bytes, String> {
+        let mut body = BytesMut::new();
+        loop {
+            match self.next().await {
+                BodyEvent::Chunk(bytes) => {
+                    if body.len() + bytes.len() > limit {
+                        return Err(format!(
+                            "The participant's response is larger than the hub holds ({limit} bytes)."
+                        ));
+                    }
+                    body.extend_from_slice(&bytes);
+                }
+                BodyEvent::End => return Ok(body.freeze()),
+                BodyEvent::Failed(message) => return Err(message),
+            }
+        }
+    }
+
+    /// Marks the response as consumed, so dropping it sends no cancel.
+    pub fn finish(&mut self) {
+        self.stream.mark_finished();
+    }
+}
