@@ -86,14 +86,16 @@ impl HubError {
         )
     }
 
-    /// True when the hub answered that this participant's registration is gone or no longer
-    /// accepted, so registering again is the way forward.
+    /// True when the hub answered that it no longer knows this participant (or its room),
+    /// so registering again is the way forward.
+    ///
+    /// A refused credential (`401`/`403`) is not in this class: registering again would
+    /// not change what the heartbeat sends, and the session would drop its tunnel every
+    /// heartbeat for nothing.
     pub(crate) fn needs_registration(&self) -> bool {
         match self {
-            Self::RoomNotFound { .. }
-            | Self::ParticipantNotFound { .. }
-            | Self::InvalidPassword { .. } => true,
-            Self::Rejected { status, .. } => matches!(status, 401 | 403 | 404),
+            Self::RoomNotFound { .. } | Self::ParticipantNotFound { .. } => true,
+            Self::Rejected { status, .. } => *status == 404,
             _ => false,
         }
     }
@@ -367,9 +369,19 @@ mod tests {
             message: String::new(),
         };
         let down = HubError::Unreachable("refused".into());
+        let password = HubError::InvalidPassword {
+            message: String::new(),
+        };
+        let unauthorized = HubError::Rejected {
+            status: 401,
+            code: proto::ErrorCode::Unauthorized,
+            message: String::new(),
+        };
         assert!(room.is_fatal() && room.needs_registration());
         assert!(!gone.is_fatal() && gone.needs_registration());
         assert!(!down.is_fatal() && !down.needs_registration());
+        assert!(password.is_fatal() && !password.needs_registration());
+        assert!(!unauthorized.is_fatal() && !unauthorized.needs_registration());
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The Gambi participant runtime: runs next to a person's LLM provider (Ollama, LM Studio,
 //! llama.cpp, vLLM, a cloud API) and lends it to a room on a hub.
 //!
-//! A [`ParticipantSession`] probes the provider ([`probe`]), checks that it serves the
+//! A [`ParticipantSession`] probes the provider ([`probe()`]), checks that it serves the
 //! model, registers with the hub, and opens an outbound WebSocket tunnel to it. Requests
 //! arriving through the tunnel are forwarded to the provider concurrently (up to the
 //! participant's slot count) and their answers streamed back frame by frame. Provider

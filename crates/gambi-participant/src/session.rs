@@ -38,6 +38,9 @@ const TUNNEL_OPEN_TIMEOUT: Duration = Duration::from_secs(10);
 /// Time limit for the `DELETE` sent when leaving.
 const LEAVE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Longest interval or time limit accepted in [`Timing`].
+const MAX_INTERVAL: Duration = Duration::from_secs(24 * 60 * 60);
+
 /// Everything a session needs, checked once by [`ParticipantSession::start`].
 #[derive(Clone)]
 pub struct SessionOptions {
@@ -64,6 +67,9 @@ pub struct SessionOptions {
     pub capabilities: Option<proto::ParticipantCapabilities>,
     /// Provider credentials; kept on this machine.
     pub auth_headers: AuthHeaders,
+    /// A probe of this endpoint the caller already made (e.g. to let the user pick a
+    /// model); `start` uses it instead of probing again. Reconnections always probe afresh.
+    pub initial_probe: Option<ProbeResult>,
     /// Requests forwarded at once; more are refused with a `busy` error. Sent to the hub
     /// as `maxConcurrency`.
     pub max_concurrency: NonZeroU32,
@@ -99,6 +105,7 @@ impl SessionOptions {
             config: None,
             capabilities: None,
             auth_headers: AuthHeaders::new(),
+            initial_probe: None,
             max_concurrency: NonZeroU32::MIN,
             reconnect: Some(BackoffPolicy::default()),
             timing: Timing::default(),
@@ -121,6 +128,7 @@ impl fmt::Debug for SessionOptions {
             .field("config", &self.config)
             .field("capabilities", &self.capabilities)
             .field("auth_headers", &self.auth_headers)
+            .field("initial_probe", &self.initial_probe)
             .field("max_concurrency", &self.max_concurrency)
             .field("reconnect", &self.reconnect)
             .field("timing", &self.timing)
@@ -339,12 +347,17 @@ impl ParticipantSession {
     async fn start_in(options: SessionOptions) -> Result<Self, StartError> {
         let shutdown = options.shutdown.child_token();
         let (events_tx, events_rx) = mpsc::channel(EVENT_CAPACITY);
+        let initial_probe = options.initial_probe.clone();
         let context = Arc::new(Context::new(options, EventSender(events_tx))?);
 
-        let prepared = tokio::select! {
-            () = shutdown.cancelled() => return Err(StartError::Cancelled),
-            prepared = context.prepare() => prepared?,
+        let probe = match initial_probe {
+            Some(probe) => probe,
+            None => tokio::select! {
+                () = shutdown.cancelled() => return Err(StartError::Cancelled),
+                probe = context.provider.probe() => probe,
+            },
         };
+        let prepared = context.prepare(probe)?;
         let registered = tokio::select! {
             () = shutdown.cancelled() => {
                 context.leave(None).await;
@@ -498,11 +511,12 @@ impl Context {
             ));
         }
         let timing = options.timing;
-        if timing.ping_interval.is_zero()
-            || timing.heartbeat_interval.is_zero()
-            || timing.provider_response_timeout.is_zero()
+        let sensible = |duration: Duration| !duration.is_zero() && duration <= MAX_INTERVAL;
+        if !(sensible(timing.ping_interval)
+            && sensible(timing.heartbeat_interval)
+            && sensible(timing.provider_response_timeout))
         {
-            return invalid("intervals and timeouts must be longer than zero");
+            return invalid("intervals and timeouts must be between zero and one day");
         }
         let http = http_client()?;
         let Some(hub) = HubClient::new(
@@ -530,9 +544,8 @@ impl Context {
         })
     }
 
-    /// Probes the provider and builds the registration for the model it serves.
-    async fn prepare(&self) -> Result<Prepared, StartError> {
-        let probe = self.provider.probe().await;
+    /// Checks the probed provider serves the model and builds the registration.
+    fn prepare(&self, probe: ProbeResult) -> Result<Prepared, StartError> {
         let endpoint = self.provider.endpoint().to_owned();
         let Some(model) = probe.resolve_model(&self.model) else {
             return Err(if !probe.models.is_empty() {
@@ -617,7 +630,7 @@ impl Context {
         &self,
         session_token: Option<&str>,
     ) -> Result<(proto::UpsertParticipantResponse, Socket), StartError> {
-        let prepared = self.prepare().await?;
+        let prepared = self.prepare(self.provider.probe().await)?;
         let registered = self.register(&prepared.registration, session_token).await?;
         let socket = self.open_tunnel(&registered.tunnel).await?;
         Ok((registered, socket))

@@ -315,3 +315,30 @@ async fn invalid_options_are_refused_before_any_network_call() {
         Err(StartError::InvalidOptions(_))
     ));
 }
+
+#[tokio::test]
+async fn a_probe_made_by_the_caller_is_not_repeated() {
+    let mut hub = MockHub::start().await;
+    // The provider lists nothing: had the session probed again, "m" would be missing.
+    let provider = MockProvider::start(&[]).await;
+    let mut options = hub.options(&provider.url(), "m");
+    options.initial_probe = Some(gambi_participant::ProbeResult {
+        models: vec!["m".into()],
+        capabilities: proto::ParticipantCapabilities {
+            open_responses: proto::Capability::Unknown,
+            chat_completions: proto::Capability::Supported,
+        },
+        reachable: true,
+        auth_rejections: vec![],
+    });
+    let session = ParticipantSession::start(options).await.expect("starts");
+    let HubCall::Put { body, .. } = hub.next_call().await else {
+        panic!("expected a registration");
+    };
+    assert_eq!(body["model"], "m");
+    assert_eq!(
+        body["capabilities"],
+        json!({"openResponses": "unknown", "chatCompletions": "supported"})
+    );
+    assert_eq!(session.probe().models, ["m"]);
+}
