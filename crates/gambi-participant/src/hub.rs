@@ -40,7 +40,7 @@ pub enum HubError {
         message: String,
     },
     /// The hub refused the registration as malformed.
-    #[error("invalid request: {message}{}", hint.as_deref().map(|hint| format!(" ({hint})")).unwrap_or_default())]
+    #[error("invalid request: {message}{}", in_parentheses(hint.as_deref()))]
     InvalidRequest {
         /// The hub's message.
         message: String,
@@ -99,6 +99,11 @@ impl HubError {
             _ => false,
         }
     }
+}
+
+/// ` (hint)`, or nothing without a hint.
+fn in_parentheses(hint: Option<&str>) -> String {
+    hint.map(|hint| format!(" ({hint})")).unwrap_or_default()
 }
 
 /// Management client for one participant of one room.

@@ -246,7 +246,8 @@ mod tests {
 
     #[test]
     fn system_profiler() {
-        let output = "Graphics/Displays:\n\n    Apple M2:\n\n      Chipset Model: Apple M2\n      Type: GPU\n      Total Number of Cores: 10\n";
+        let output = "Graphics/Displays:\n\n    Apple M2:\n\n      Chipset Model: Apple M2\n\
+                      Type: GPU\n      Total Number of Cores: 10\n";
         assert_eq!(parse_system_profiler(output), gpu("Apple M2", None));
         let intel = "      Chipset Model: Intel Iris Plus\n      VRAM (Dynamic, Max): 1536 MB\n";
         assert_eq!(

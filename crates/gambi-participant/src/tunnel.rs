@@ -107,7 +107,9 @@ where
             incoming = stream.next() => {
                 let message = match incoming {
                     Some(Ok(message)) => message,
-                    Some(Err(error)) => break ConnectionEnd::Lost(format!("tunnel failed: {error}")),
+                    Some(Err(error)) => {
+                        break ConnectionEnd::Lost(format!("tunnel failed: {error}"));
+                    }
                     None => break ConnectionEnd::Lost("tunnel closed".into()),
                 };
                 tunnel.last_heard = Instant::now();

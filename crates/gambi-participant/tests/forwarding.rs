@@ -161,7 +161,7 @@ async fn streams_each_provider_read_as_its_own_frame() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serves_requests_concurrently_up_to_the_slot_count() {
     let Setup {
         mut provider,
@@ -212,8 +212,10 @@ async fn serves_requests_concurrently_up_to_the_slot_count() {
     // Slots are free again.
     tunnel.send(&chat_request("c4", false));
     provider.next_request().await.respond("ok".into_response());
+    let frame = tunnel.next_frame().await;
     assert!(
-        matches!(tunnel.next_frame().await, Frame::ResponseStart { request_id, .. } if request_id == "c4")
+        matches!(&frame, Frame::ResponseStart { request_id, .. } if request_id == "c4"),
+        "{frame:?}"
     );
 }
 

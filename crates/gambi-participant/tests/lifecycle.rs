@@ -220,7 +220,7 @@ async fn a_silent_hub_counts_as_a_lost_tunnel() {
     assert_eq!(tunnel.token, "tok-2");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reconnects_with_a_fresh_registration_after_the_hub_closes_the_tunnel() {
     let Running {
         mut hub,

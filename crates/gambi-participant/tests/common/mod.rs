@@ -38,9 +38,20 @@ pub async fn serve(router: Router) -> SocketAddr {
         .expect("bind 127.0.0.1:0");
     let addr = listener.local_addr().expect("local address");
     tokio::spawn(async move {
-        axum::serve(listener, router).await.expect("serve");
+        axum::serve(no_delay(listener), router)
+            .await
+            .expect("serve");
     });
     addr
+}
+
+/// Turns off Nagle's algorithm on accepted sockets, as a real hub or provider serving
+/// token streams should; otherwise small frames wait for delayed acknowledgements.
+fn no_delay(listener: tokio::net::TcpListener) -> impl axum::serve::Listener<Addr = SocketAddr> {
+    use axum::serve::ListenerExt as _;
+    listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    })
 }
 
 /// Serves `router` on 127.0.0.1:0; aborting the returned task closes the listener.
@@ -50,7 +61,9 @@ pub async fn serve_abortable(router: Router) -> (SocketAddr, tokio::task::JoinHa
         .expect("bind 127.0.0.1:0");
     let addr = listener.local_addr().expect("local address");
     let server = tokio::spawn(async move {
-        axum::serve(listener, router).await.expect("serve");
+        axum::serve(no_delay(listener), router)
+            .await
+            .expect("serve");
     });
     (addr, server)
 }
