@@ -348,7 +348,7 @@ impl ParticipantSession {
         let shutdown = options.shutdown.child_token();
         let (events_tx, events_rx) = mpsc::channel(EVENT_CAPACITY);
         let initial_probe = options.initial_probe.clone();
-        let context = Arc::new(Context::new(options, EventSender(events_tx))?);
+        let context = Arc::new(Context::new(options, EventSender::new(events_tx))?);
 
         let probe = match initial_probe {
             Some(probe) => probe,
@@ -460,6 +460,10 @@ impl Drop for ParticipantSession {
 pub(crate) struct EventSender(mpsc::Sender<SessionEvent>);
 
 impl EventSender {
+    pub(crate) fn new(sender: mpsc::Sender<SessionEvent>) -> Self {
+        Self(sender)
+    }
+
     pub(crate) fn emit(&self, event: SessionEvent) {
         if let Err(mpsc::error::TrySendError::Full(event)) = self.0.try_send(event) {
             tracing::debug!(kind = event.kind(), "event buffer full; event dropped");
