@@ -1,0 +1,569 @@
+//! One tunnel connection: the `select!` loop that owns the WebSocket.
+//!
+//! The loop reads hub frames, spawns a forward task per `tunnel.request` (up to the
+//! participant's slot count), aborts forwards on `tunnel.cancel`, writes the frames the
+//! forward tasks queue (several at once, then one flush), pings the hub and runs the
+//! management heartbeat off the loop. It returns why the connection ended; reconnecting
+//! is the session's business.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use futures::{Sink, SinkExt as _, Stream, StreamExt as _};
+use gambi_protocol as proto;
+use tokio::sync::mpsc;
+use tokio::task::{AbortHandle, JoinError, JoinSet};
+use tokio::time::{Instant, MissedTickBehavior};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::protocol::frame::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
+
+use crate::forward::{STAGE_BUSY, STAGE_PROXY, forward};
+use crate::hub::{HubClient, HubError};
+use crate::provider::Provider;
+use crate::session::{SessionEvent, Timing};
+
+/// Frames forward tasks may queue before they wait for the socket.
+const FRAME_CHANNEL_CAPACITY: usize = 64;
+
+/// Most frames written before one flush.
+const MAX_WRITE_BATCH: usize = 64;
+
+/// A write that takes longer than this means the tunnel is dead.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long a closing handshake may take when leaving.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Largest message accepted from the hub (a `tunnel.request` carries a whole request body).
+const MAX_MESSAGE_BYTES: usize = 32 * 1024 * 1024;
+
+/// Largest single WebSocket frame accepted from the hub.
+const MAX_FRAME_BYTES: usize = 16 * 1024 * 1024;
+
+/// WebSocket settings for the tunnel.
+pub(crate) fn websocket_config() -> WebSocketConfig {
+    WebSocketConfig::default()
+        .max_message_size(Some(MAX_MESSAGE_BYTES))
+        .max_frame_size(Some(MAX_FRAME_BYTES))
+}
+
+/// Why a connection ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ConnectionEnd {
+    /// The session was told to stop.
+    Shutdown,
+    /// The socket closed or failed, or the hub fell silent.
+    Lost(String),
+    /// A heartbeat said the hub no longer has this registration.
+    Unregistered(String),
+}
+
+/// What a connection needs from its session.
+pub(crate) struct ConnectionContext<'a> {
+    pub(crate) provider: &'a Arc<Provider>,
+    pub(crate) hub: &'a HubClient,
+    pub(crate) session_token: Option<&'a str>,
+    pub(crate) max_concurrency: usize,
+    pub(crate) timing: Timing,
+    pub(crate) events: &'a crate::session::EventSender,
+    pub(crate) shutdown: &'a CancellationToken,
+}
+
+/// Runs the tunnel on `socket` until it ends.
+pub(crate) async fn run<S>(cx: ConnectionContext<'_>, socket: S) -> ConnectionEnd
+where
+    S: Stream<Item = Result<Message, WsError>> + Sink<Message, Error = WsError> + Unpin,
+{
+    let (sink, mut stream) = socket.split();
+    let (frames_tx, mut frames_rx) = mpsc::channel(FRAME_CHANNEL_CAPACITY);
+    let now = Instant::now();
+    let mut ping = tokio::time::interval_at(now + cx.timing.ping_interval, cx.timing.ping_interval);
+    ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut heartbeat = tokio::time::interval_at(
+        now + cx.timing.heartbeat_interval,
+        cx.timing.heartbeat_interval,
+    );
+    heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let silence_limit = cx.timing.ping_interval * 3;
+    let mut tunnel = Tunnel {
+        cx: &cx,
+        sink,
+        frames_tx,
+        in_flight: HashMap::new(),
+        task_requests: HashMap::new(),
+        tasks: JoinSet::new(),
+        heartbeats: JoinSet::new(),
+        last_heard: now,
+    };
+
+    let end = loop {
+        tokio::select! {
+            () = cx.shutdown.cancelled() => break ConnectionEnd::Shutdown,
+            incoming = stream.next() => {
+                let message = match incoming {
+                    Some(Ok(message)) => message,
+                    Some(Err(error)) => {
+                        break ConnectionEnd::Lost(format!("tunnel failed: {error}"));
+                    }
+                    None => break ConnectionEnd::Lost("tunnel closed".into()),
+                };
+                tunnel.last_heard = Instant::now();
+                if let Err(end) = tunnel.on_message(message).await {
+                    break end;
+                }
+            }
+            Some(frame) = frames_rx.recv() => {
+                if let Err(end) = tunnel.write_queued(frame, &mut frames_rx).await {
+                    break end;
+                }
+            }
+            Some(joined) = tunnel.tasks.join_next_with_id(), if !tunnel.tasks.is_empty() => {
+                if let Err(end) = tunnel.on_task_done(joined).await {
+                    break end;
+                }
+            }
+            _ = ping.tick() => {
+                let silent = tunnel.last_heard.elapsed();
+                if silent > silence_limit {
+                    break ConnectionEnd::Lost(format!(
+                        "no frame from the hub for {} s", silent.as_secs()
+                    ));
+                }
+                let ping = proto::ParticipantToHub::Ping { timestamp: now_millis() };
+                if let Err(end) = tunnel.write_now(ping).await {
+                    break end;
+                }
+            }
+            _ = heartbeat.tick() => tunnel.start_heartbeat(),
+            Some(result) = tunnel.heartbeats.join_next(), if !tunnel.heartbeats.is_empty() => {
+                if let Err(end) = tunnel.on_heartbeat(result) {
+                    break end;
+                }
+            }
+        }
+    };
+    tunnel.finish(&end).await;
+    end
+}
+
+/// State of one connection, owned by the loop in [`run`].
+struct Tunnel<'c, 'a, W> {
+    cx: &'c ConnectionContext<'a>,
+    sink: W,
+    frames_tx: mpsc::Sender<proto::ParticipantToHub>,
+    /// Requests being forwarded, by request id. An entry leaves when its last frame is
+    /// written or when it is cancelled; frames of requests not in here are dropped.
+    in_flight: HashMap<String, AbortHandle>,
+    task_requests: HashMap<tokio::task::Id, String>,
+    tasks: JoinSet<()>,
+    heartbeats: JoinSet<Result<proto::HeartbeatResponse, HubError>>,
+    last_heard: Instant,
+}
+
+impl<W> Tunnel<'_, '_, W>
+where
+    W: Sink<Message, Error = WsError> + Unpin,
+{
+    async fn on_message(&mut self, message: Message) -> Result<(), ConnectionEnd> {
+        match message {
+            Message::Text(text) => self.on_text(text.as_str()).await,
+            Message::Binary(bytes) => match std::str::from_utf8(&bytes) {
+                Ok(text) => self.on_text(text).await,
+                Err(_) => {
+                    tracing::debug!("ignoring a binary frame that is not UTF-8");
+                    Ok(())
+                }
+            },
+            Message::Close(frame) => {
+                let detail = frame
+                    .map(|frame| format!(" ({} {})", u16::from(frame.code), frame.reason))
+                    .unwrap_or_default();
+                Err(ConnectionEnd::Lost(format!(
+                    "hub closed the tunnel{detail}"
+                )))
+            }
+            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => Ok(()),
+        }
+    }
+
+    async fn on_text(&mut self, text: &str) -> Result<(), ConnectionEnd> {
+        match proto::HubToParticipant::from_json(text) {
+            Ok(proto::HubToParticipant::Request(request)) => self.on_request(request).await,
+            Ok(proto::HubToParticipant::Cancel { request_id }) => {
+                if let Some(task) = self.in_flight.remove(&request_id) {
+                    tracing::debug!(%request_id, "request cancelled by the hub");
+                    task.abort();
+                }
+                Ok(())
+            }
+            Ok(proto::HubToParticipant::Pong { .. }) => Ok(()),
+            Err(error) if error.is_unknown_type() => {
+                tracing::debug!(%error, "ignoring a frame of unknown type");
+                Ok(())
+            }
+            Err(error) => {
+                tracing::warn!(%error, "ignoring a malformed frame");
+                Ok(())
+            }
+        }
+    }
+
+    async fn on_request(&mut self, request: proto::TunnelRequest) -> Result<(), ConnectionEnd> {
+        let request_id = request.request_id.clone();
+        if self.in_flight.contains_key(&request_id) {
+            tracing::warn!(%request_id, "ignoring a request whose id is already in flight");
+            return Ok(());
+        }
+        if self.in_flight.len() >= self.cx.max_concurrency {
+            tracing::debug!(%request_id, "refusing a request: every slot is taken");
+            return self
+                .write_now(proto::ParticipantToHub::ResponseError {
+                    request_id,
+                    stage: STAGE_BUSY.to_owned(),
+                    message: format!(
+                        "participant is busy: {} of {} slots in use",
+                        self.in_flight.len(),
+                        self.cx.max_concurrency
+                    ),
+                })
+                .await;
+        }
+        let span = tracing::info_span!(
+            "forward",
+            request_id = %request_id,
+            method = %request.method,
+            path = %request.path,
+        );
+        let provider = Arc::clone(self.cx.provider);
+        let frames = self.frames_tx.clone();
+        let timeout = self.cx.timing.provider_response_timeout;
+        let task = self.tasks.spawn(
+            async move { forward(&provider, request, timeout, &frames).await }.instrument(span),
+        );
+        self.task_requests.insert(task.id(), request_id.clone());
+        self.in_flight.insert(request_id, task);
+        Ok(())
+    }
+
+    async fn on_task_done(
+        &mut self,
+        joined: Result<(tokio::task::Id, ()), JoinError>,
+    ) -> Result<(), ConnectionEnd> {
+        let error = match joined {
+            Ok((id, ())) => {
+                self.task_requests.remove(&id);
+                return Ok(());
+            }
+            Err(error) => error,
+        };
+        let request_id = self.task_requests.remove(&error.id());
+        if !error.is_panic() {
+            return Ok(());
+        }
+        tracing::error!(?request_id, "a forward task panicked");
+        match request_id {
+            Some(request_id) if self.in_flight.remove(&request_id).is_some() => {
+                self.write_now(proto::ParticipantToHub::ResponseError {
+                    request_id,
+                    stage: STAGE_PROXY.to_owned(),
+                    message: "participant runtime failed while forwarding".into(),
+                })
+                .await
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn start_heartbeat(&mut self) {
+        if !self.heartbeats.is_empty() {
+            tracing::debug!("previous heartbeat still running; skipping this one");
+            return;
+        }
+        let hub = self.cx.hub.clone();
+        let session = self.cx.session_token.map(str::to_owned);
+        self.heartbeats
+            .spawn(async move { hub.heartbeat(session.as_deref()).await }.in_current_span());
+    }
+
+    fn on_heartbeat(
+        &mut self,
+        result: Result<Result<proto::HeartbeatResponse, HubError>, JoinError>,
+    ) -> Result<(), ConnectionEnd> {
+        let message = match result {
+            Ok(Ok(_)) => return Ok(()),
+            Ok(Err(error)) if error.needs_registration() => {
+                return Err(ConnectionEnd::Unregistered(format!(
+                    "heartbeat refused: {error}"
+                )));
+            }
+            Ok(Err(error)) => error.to_string(),
+            Err(error) => format!("heartbeat task failed: {error}"),
+        };
+        tracing::warn!(%message, "heartbeat failed; retrying on the next tick");
+        self.cx
+            .events
+            .emit(SessionEvent::HeartbeatFailed { message });
+        Ok(())
+    }
+
+    /// Writes `first` and whatever else is already queued, then flushes once.
+    async fn write_queued(
+        &mut self,
+        first: proto::ParticipantToHub,
+        queue: &mut mpsc::Receiver<proto::ParticipantToHub>,
+    ) -> Result<(), ConnectionEnd> {
+        let write = async {
+            let mut next = Some(first);
+            let mut written = 0;
+            while let Some(frame) = next.take() {
+                if self.admit(&frame) {
+                    self.sink.feed(Message::text(frame.to_json())).await?;
+                    written += 1;
+                }
+                if written < MAX_WRITE_BATCH {
+                    next = queue.try_recv().ok();
+                }
+            }
+            self.sink.flush().await
+        };
+        with_write_timeout(write).await
+    }
+
+    /// Whether a queued frame still goes out; forgets requests whose last frame this is.
+    fn admit(&mut self, frame: &proto::ParticipantToHub) -> bool {
+        let Some(request_id) = frame.request_id() else {
+            return true;
+        };
+        let last = matches!(
+            frame,
+            proto::ParticipantToHub::ResponseEnd { .. }
+                | proto::ParticipantToHub::ResponseError { .. }
+        );
+        if last {
+            self.in_flight.remove(request_id).is_some()
+        } else {
+            self.in_flight.contains_key(request_id)
+        }
+    }
+
+    /// Writes one frame of the loop's own (ping, refusal) and flushes.
+    async fn write_now(&mut self, frame: proto::ParticipantToHub) -> Result<(), ConnectionEnd> {
+        with_write_timeout(self.sink.send(Message::text(frame.to_json()))).await
+    }
+
+    /// Ends the connection: when leaving on purpose, tells the hub every pending request
+    /// failed and closes the socket politely. Dropping `self` aborts the remaining tasks.
+    async fn finish(&mut self, end: &ConnectionEnd) {
+        let goodbye = match end {
+            ConnectionEnd::Shutdown => "participant is leaving",
+            ConnectionEnd::Unregistered(_) => "participant is registering again",
+            ConnectionEnd::Lost(_) => {
+                self.tasks.abort_all();
+                return;
+            }
+        };
+        self.tasks.abort_all();
+        let pending: Vec<String> = self.in_flight.drain().map(|(id, _)| id).collect();
+        let polite = async {
+            for request_id in pending {
+                let frame = proto::ParticipantToHub::ResponseError {
+                    request_id,
+                    stage: STAGE_PROXY.to_owned(),
+                    message: goodbye.to_owned(),
+                };
+                self.sink.feed(Message::text(frame.to_json())).await?;
+            }
+            self.sink
+                .send(Message::Close(Some(CloseFrame {
+                    code: CloseCode::Normal,
+                    reason: goodbye.into(),
+                })))
+                .await
+        };
+        if let Ok(Err(error)) = tokio::time::timeout(CLOSE_TIMEOUT, polite).await {
+            tracing::debug!(%error, "closing the tunnel failed");
+        }
+    }
+}
+
+async fn with_write_timeout(
+    write: impl Future<Output = Result<(), WsError>>,
+) -> Result<(), ConnectionEnd> {
+    match tokio::time::timeout(WRITE_TIMEOUT, write).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(error)) => Err(ConnectionEnd::Lost(format!("tunnel write failed: {error}"))),
+        Err(_) => Err(ConnectionEnd::Lost(format!(
+            "tunnel write stalled for {} s",
+            WRITE_TIMEOUT.as_secs()
+        ))),
+    }
+}
+
+fn now_millis() -> proto::Millis {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|elapsed| proto::Millis::try_from(elapsed.as_millis()).unwrap_or(proto::Millis::MAX))
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::pin::Pin;
+    use std::sync::Mutex;
+    use std::task::{Context, Poll};
+
+    use url::Url;
+
+    use super::*;
+    use crate::auth::AuthHeaders;
+    use crate::session::EventSender;
+
+    /// What the fake socket saw, in order.
+    #[derive(Debug, PartialEq)]
+    enum Written {
+        Frame(String),
+        Flush,
+    }
+
+    /// A sink that records frames and flushes instead of writing to a socket.
+    #[derive(Clone, Default)]
+    struct Recorder(Arc<Mutex<Vec<Written>>>);
+
+    impl Recorder {
+        fn take(&self) -> Vec<Written> {
+            std::mem::take(&mut *self.0.lock().expect("lock"))
+        }
+    }
+
+    impl Sink<Message> for Recorder {
+        type Error = WsError;
+
+        fn poll_ready(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), WsError>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn start_send(self: Pin<&mut Self>, message: Message) -> Result<(), WsError> {
+            let text = message.into_text().expect("text frames only").to_string();
+            self.0.lock().expect("lock").push(Written::Frame(text));
+            Ok(())
+        }
+
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), WsError>> {
+            self.0.lock().expect("lock").push(Written::Flush);
+            Poll::Ready(Ok(()))
+        }
+
+        fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), WsError>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    fn end(id: &str) -> proto::ParticipantToHub {
+        proto::ParticipantToHub::ResponseEnd {
+            request_id: id.into(),
+        }
+    }
+
+    fn frame(written: &proto::ParticipantToHub) -> Written {
+        Written::Frame(written.to_json())
+    }
+
+    #[tokio::test]
+    async fn queued_frames_go_out_in_one_flush_and_cancelled_ones_never() {
+        let url = Url::parse("http://127.0.0.1:9").expect("url");
+        let provider = Arc::new(Provider::new(&url, AuthHeaders::new()).expect("provider"));
+        let hub = HubClient::new(reqwest::Client::new(), &url, "ROOM", "me").expect("hub");
+        let (events, _events_rx) = mpsc::channel(4);
+        let events = EventSender::new(events);
+        let shutdown = CancellationToken::new();
+        let cx = ConnectionContext {
+            provider: &provider,
+            hub: &hub,
+            session_token: None,
+            max_concurrency: 4,
+            timing: Timing::default(),
+            events: &events,
+            shutdown: &shutdown,
+        };
+        let one_slot = ConnectionContext {
+            max_concurrency: 1,
+            ..cx
+        };
+        let recorder = Recorder::default();
+        let (frames_tx, mut frames_rx) = mpsc::channel(FRAME_CHANNEL_CAPACITY);
+        let mut tunnel = Tunnel {
+            cx: &cx,
+            sink: recorder.clone(),
+            frames_tx: frames_tx.clone(),
+            in_flight: HashMap::new(),
+            task_requests: HashMap::new(),
+            tasks: JoinSet::new(),
+            heartbeats: JoinSet::new(),
+            last_heard: Instant::now(),
+        };
+        for id in ["a", "b"] {
+            let task = tunnel.tasks.spawn(std::future::pending());
+            tunnel.in_flight.insert(id.to_owned(), task);
+        }
+
+        let chunk_a = proto::ParticipantToHub::chunk("a", b"1");
+        let chunk_b = proto::ParticipantToHub::chunk("b", b"2");
+        let stray = proto::ParticipantToHub::chunk("cancelled", b"3");
+        for queued in [stray.clone(), chunk_b.clone(), end("a")] {
+            frames_tx.send(queued).await.expect("room in the channel");
+        }
+        tunnel
+            .write_queued(chunk_a.clone(), &mut frames_rx)
+            .await
+            .expect("written");
+        assert_eq!(
+            recorder.take(),
+            [
+                frame(&chunk_a),
+                frame(&chunk_b),
+                frame(&end("a")),
+                Written::Flush
+            ]
+        );
+        assert!(!tunnel.in_flight.contains_key("a"), "a's last frame is out");
+
+        // Frames of a request that already ended are dropped too.
+        tunnel
+            .write_queued(proto::ParticipantToHub::chunk("a", b"late"), &mut frames_rx)
+            .await
+            .expect("written");
+        assert_eq!(recorder.take(), [Written::Flush]);
+
+        // A request beyond the slot count is refused at once, without a task.
+        tunnel.cx = &one_slot;
+        let request = proto::TunnelRequest {
+            request_id: "c".into(),
+            operation: "chat.completions.create".into(),
+            method: "POST".into(),
+            path: "/v1/chat/completions".into(),
+            headers: Default::default(),
+            body: None,
+            stream: false,
+            metadata: None,
+        };
+        tunnel.on_request(request).await.expect("answered");
+        let written = recorder.take();
+        let Some(Written::Frame(refusal)) = written.first() else {
+            panic!("expected a refusal, got {written:?}");
+        };
+        assert_eq!(
+            proto::ParticipantToHub::from_json(refusal).expect("a frame"),
+            proto::ParticipantToHub::ResponseError {
+                request_id: "c".into(),
+                stage: STAGE_BUSY.into(),
+                message: "participant is busy: 1 of 1 slots in use".into(),
+            }
+        );
+        assert_eq!(tunnel.tasks.len(), 2);
+    }
+}
