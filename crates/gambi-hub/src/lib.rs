@@ -73,6 +73,11 @@ pub async fn serve_hub(listener: TcpListener, hub: Hub) -> Result<(), ServeError
         }
     });
     info!(addr = %listener.local_addr()?, "hub listening");
+    // Token events are small writes; without TCP_NODELAY, Nagle's algorithm holds each one
+    // back waiting for the previous one's ACK, adding tens of milliseconds per token.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |stream| {
+        let _ = stream.set_nodelay(true);
+    });
     let app = router(hub.clone()).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown.cancelled_owned())

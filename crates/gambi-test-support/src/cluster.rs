@@ -1,0 +1,235 @@
+//! A whole Gambi system on loopback: a hub, one room, fake providers and the real
+//! participant runtime joining them to the room.
+
+use std::num::NonZeroU32;
+
+use gambi_hub::HubConfig;
+use gambi_participant::{ParticipantSession, SessionOptions};
+use gambi_protocol as proto;
+use serde_json::{Value, json};
+
+use crate::TestHub;
+use crate::provider::{FakeProvider, FakeProviderConfig};
+use crate::sse::EventReader;
+
+/// How one participant of a [`Cluster`] is set up.
+#[derive(Debug, Clone)]
+pub struct ParticipantSpec {
+    /// Participant id.
+    pub id: String,
+    /// Model it serves (must be one its provider offers).
+    pub model: String,
+    /// Its provider.
+    pub provider: FakeProviderConfig,
+    /// Slots.
+    pub max_concurrency: u32,
+    /// Its runtime defaults.
+    pub config: Option<proto::RuntimeConfig>,
+}
+
+impl ParticipantSpec {
+    /// A participant `id` serving `model` from a provider that offers it.
+    pub fn new(id: &str, model: &str) -> Self {
+        Self {
+            id: id.to_owned(),
+            model: model.to_owned(),
+            provider: FakeProviderConfig {
+                models: vec![model.to_owned()],
+                ..FakeProviderConfig::default()
+            },
+            max_concurrency: 1,
+            config: None,
+        }
+    }
+
+    /// With `slots` requests at once.
+    pub fn slots(mut self, slots: u32) -> Self {
+        self.max_concurrency = slots;
+        self
+    }
+
+    /// With the provider configured by `configure`.
+    pub fn provider(mut self, configure: impl FnOnce(&mut FakeProviderConfig)) -> Self {
+        configure(&mut self.provider);
+        self
+    }
+
+    /// With runtime defaults.
+    pub fn config(mut self, config: proto::RuntimeConfig) -> Self {
+        self.config = Some(config);
+        self
+    }
+}
+
+/// A joined participant: its provider and its running session.
+#[derive(Debug)]
+pub struct Member {
+    /// Participant id.
+    pub id: String,
+    /// Its fake provider.
+    pub provider: FakeProvider,
+    /// Its session.
+    pub session: ParticipantSession,
+}
+
+/// A hub with one room and its members.
+#[derive(Debug)]
+pub struct Cluster {
+    /// The hub.
+    pub hub: TestHub,
+    /// The room's code.
+    pub code: String,
+    /// The room's password, if any.
+    pub password: Option<String>,
+    /// The participants, in join order.
+    pub members: Vec<Member>,
+    /// An HTTP client for the test.
+    pub http: reqwest::Client,
+}
+
+impl Cluster {
+    /// A hub with default settings and an open room.
+    pub async fn start() -> Self {
+        Self::with(HubConfig::default(), json!({"name": "Test room"})).await
+    }
+
+    /// A hub with `config` and a room created with `room` (the `POST /v1/rooms` body).
+    ///
+    /// # Panics
+    /// When the hub refuses to create the room.
+    pub async fn with(config: HubConfig, room: Value) -> Self {
+        let hub = TestHub::with_config(config).await;
+        let http = reqwest::Client::new();
+        let created: Value = http
+            .post(hub.url_for("/v1/rooms"))
+            .json(&room)
+            .send()
+            .await
+            .expect("the hub answers")
+            .json()
+            .await
+            .expect("a JSON envelope");
+        let code = created["data"]["room"]["code"]
+            .as_str()
+            .unwrap_or_else(|| panic!("room created: {created}"))
+            .to_owned();
+        Self {
+            hub,
+            code,
+            password: room["password"].as_str().map(str::to_owned),
+            members: Vec::new(),
+            http,
+        }
+    }
+
+    /// Starts a provider for `spec` and joins it to the room; returns once the hub
+    /// routes requests to it.
+    ///
+    /// # Panics
+    /// When the participant cannot join.
+    pub async fn join(&mut self, spec: ParticipantSpec) -> &Member {
+        let provider = FakeProvider::start(spec.provider.clone()).await;
+        let mut options = SessionOptions::new(
+            self.hub.url().parse().expect("a valid URL"),
+            &self.code,
+            &spec.id,
+            format!("{} (test)", spec.id),
+            &spec.model,
+            provider.base_url().parse().expect("a valid URL"),
+        );
+        options.password.clone_from(&self.password);
+        options.config = spec.config.clone();
+        options.max_concurrency = NonZeroU32::new(spec.max_concurrency).unwrap_or(NonZeroU32::MIN);
+        let room = self.hub.hub().room(&self.code).expect("the room exists");
+        let mut events = room.subscribe();
+        let session = ParticipantSession::start(options)
+            .await
+            .unwrap_or_else(|error| panic!("participant {} joins: {error}", spec.id));
+        while !routable(&room, &spec.id) {
+            // Tunnel attachment publishes `participant.updated`; re-check on every event.
+            let _ = events.recv().await;
+        }
+        self.members.push(Member {
+            id: spec.id,
+            provider,
+            session,
+        });
+        self.members.last().expect("just pushed")
+    }
+
+    /// The member `id`.
+    ///
+    /// # Panics
+    /// When there is none.
+    pub fn member(&self, id: &str) -> &Member {
+        self.members
+            .iter()
+            .find(|member| member.id == id)
+            .unwrap_or_else(|| panic!("no member {id}"))
+    }
+
+    /// The inference base URL, `http://127.0.0.1:<port>/rooms/<CODE>/v1`.
+    pub fn base_url(&self) -> String {
+        self.hub.url_for(&format!("/rooms/{}/v1", self.code))
+    }
+
+    /// `POST {base_url}{path}` with a JSON body (and the room password as API key).
+    ///
+    /// # Panics
+    /// When the hub cannot be reached.
+    pub async fn post(&self, path: &str, body: &Value) -> reqwest::Response {
+        let mut request = self
+            .http
+            .post(format!("{}{path}", self.base_url()))
+            .json(body);
+        if let Some(password) = &self.password {
+            request = request.bearer_auth(password);
+        }
+        request.send().await.expect("the hub answers")
+    }
+
+    /// `GET {base_url}{path}`.
+    ///
+    /// # Panics
+    /// When the hub cannot be reached.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        let mut request = self.http.get(format!("{}{path}", self.base_url()));
+        if let Some(password) = &self.password {
+            request = request.bearer_auth(password);
+        }
+        request.send().await.expect("the hub answers")
+    }
+
+    /// Subscribes to the room's events; returns after the `connected` event.
+    ///
+    /// # Panics
+    /// When the subscription fails.
+    pub async fn events(&self) -> EventReader {
+        let mut request = self
+            .http
+            .get(self.hub.url_for(&format!("/v1/rooms/{}/events", self.code)));
+        if let Some(password) = &self.password {
+            request = request.bearer_auth(password);
+        }
+        let response = request.send().await.expect("the hub answers");
+        assert_eq!(response.status(), 200, "event stream opens");
+        let mut reader = EventReader::new(response);
+        let first = reader.next_event().await.expect("a first event");
+        assert_eq!(first.event(), Some("connected"));
+        reader
+    }
+}
+
+/// Whether the hub routes requests to participant `id` of `room`.
+fn routable(room: &gambi_hub::room::Room, id: &str) -> bool {
+    let connected = room
+        .lock()
+        .participants
+        .get(id)
+        .is_some_and(gambi_hub::room::Participant::connected);
+    connected
+        && room
+            .scheduler()
+            .participant(id)
+            .is_some_and(|load| load.available)
+}
