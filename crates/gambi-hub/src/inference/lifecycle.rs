@@ -91,8 +91,7 @@ pub(super) async fn handle(
                 "Response '{id}' has already completed; only responses still in progress can be cancelled."
             ))),
             Operation::InputItems => {
-                let params: HashMap<String, String> =
-                    query.map(|query| url_pairs(query)).unwrap_or_default();
+                let params: HashMap<String, String> = query.map(url_pairs).unwrap_or_default();
                 let limit = match params.get("limit").map(|limit| limit.parse::<u64>()) {
                     None => None,
                     Some(Ok(limit)) => Some(limit),
