@@ -42,8 +42,8 @@ pub fn router(hub: Hub) -> Router {
         .route("/rooms/{code}/events", get(events::room_events))
         .fallback(not_found)
         .method_not_allowed_fallback(not_found)
-        .layer(middleware::from_fn(request_id_layer))
         .layer(middleware::from_fn(cors))
+        .layer(middleware::from_fn(request_id_layer))
         .with_state(hub)
 }
 
