@@ -73,6 +73,13 @@ pub async fn serve_hub(listener: TcpListener, hub: Hub) -> Result<(), ServeError
     });
     info!(addr = %listener.local_addr()?, "hub listening");
     let app = router(hub.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    // Event streams and tunnels write many small frames; Nagle's algorithm would hold
+    // each one back until the previous one is acknowledged.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |stream| {
+        if let Err(error) = stream.set_nodelay(true) {
+            tracing::debug!(%error, "could not set TCP_NODELAY");
+        }
+    });
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await?;
