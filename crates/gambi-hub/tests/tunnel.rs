@@ -439,3 +439,53 @@ async fn a_token_from_before_a_takeover_cannot_evict_the_new_owner() {
     ping(&mut ws).await;
     assert_eq!(api.participant(&code, "alice").await["nickname"], "Alice");
 }
+
+/// A tunnel client on a socket with a tiny receive window, so that when it stops reading
+/// the hub's writes to it really block.
+async fn tunnel_with_small_window(hub: &TestHub, code: &str, id: &str, token: &str) -> common::Ws {
+    let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+    socket.set_recv_buffer_size(4096).expect("settable");
+    let stream = socket.connect(hub.addr()).await.expect("connects");
+    let url = hub.ws_url_for(&format!(
+        "{}/tunnel?token={token}",
+        participant_path(code, id)
+    ));
+    let (ws, _) =
+        tokio_tungstenite::client_async(url, tokio_tungstenite::MaybeTlsStream::Plain(stream))
+            .await
+            .expect("the tunnel opens");
+    ws
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_participant_that_stops_reading_is_dropped_and_cannot_stall_shutdown() {
+    let hub = TestHub::start().await;
+    let api = Api::new(&hub);
+    let code = api.create_room("Lab").await;
+    let mut events = watch(&api, &code).await;
+    let joined = api.join(&code, "alice").await;
+    let mut ws = tunnel_with_small_window(&hub, &code, "alice", &token_of(&joined)).await;
+    wait_for_connection(&mut events, "alice", true).await;
+
+    // It keeps pinging but never reads a pong, until its own writes block too.
+    let flood = tokio::spawn(async move {
+        for timestamp in 0_u64.. {
+            let ping = json!({ "type": "tunnel.ping", "timestamp": timestamp });
+            if ws.send(Message::text(ping.to_string())).await.is_err() {
+                break;
+            }
+        }
+    });
+    // The hub gives up on it rather than wait forever...
+    tokio::time::timeout(
+        Duration::from_secs(600),
+        wait_for_connection(&mut events, "alice", false),
+    )
+    .await
+    .expect("a tunnel that accepts nothing is dropped");
+    // ...and shuts down promptly.
+    tokio::time::timeout(Duration::from_secs(600), hub.stop())
+        .await
+        .expect("shutdown is not held up by a peer that stopped reading");
+    flood.abort();
+}
