@@ -4,6 +4,7 @@
 mod common;
 
 use std::collections::HashSet;
+use std::time::Duration;
 
 use bytes::Bytes;
 use common::{
@@ -443,4 +444,26 @@ async fn events_are_written_without_waiting_for_acknowledgements() {
         "events took {:?} of virtual time",
         start.elapsed()
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_subscriber_that_stops_reading_cannot_stall_shutdown() {
+    let hub = TestHub::start().await;
+    let api = Api::new(&hub);
+    let code = api.create_room("Lab").await;
+    let (stalled, _) = raw_subscriber(&hub, &format!("/v1/rooms/{code}/events")).await;
+    let room = hub.hub().room(&code).expect("the room exists");
+    let pad = "x".repeat(128 * 1024);
+    for _ in 0..64 {
+        room.publish(proto::RoomEventPayload::ParticipantLeft(
+            proto::event::ParticipantRef {
+                participant_id: pad.clone(),
+            },
+        ));
+        tokio::task::yield_now().await;
+    }
+    tokio::time::timeout(Duration::from_secs(600), hub.stop())
+        .await
+        .expect("shutdown is not held up by a subscriber that stopped reading");
+    drop(stalled);
 }
