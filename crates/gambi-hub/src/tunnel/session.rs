@@ -481,9 +481,13 @@ where
                 self.seen();
                 return Flow::Continue;
             }
-            Some(Ok(Message::Close(_))) | None => {
+            Some(Ok(Message::Close(_))) => {
+                // The reply the WebSocket queued goes out on the next flush; sending it
+                // completes the closing handshake the participant started.
+                let _ = self.socket.flush().await;
                 return Flow::Stop(TunnelFailure::Disconnected, None);
             }
+            None => return Flow::Stop(TunnelFailure::Disconnected, None),
             Some(Err(error)) => {
                 debug!(%error, "tunnel read failed");
                 return Flow::Stop(TunnelFailure::Disconnected, None);
