@@ -489,3 +489,68 @@ async fn a_participant_that_stops_reading_is_dropped_and_cannot_stall_shutdown()
         .expect("shutdown is not held up by a peer that stopped reading");
     flood.abort();
 }
+
+#[tokio::test(start_paused = true)]
+async fn websocket_pings_are_answered_and_count_as_life() {
+    let hub = TestHub::start().await;
+    let api = Api::new(&hub);
+    let code = api.create_room("Lab").await;
+    let (mut ws, _) = connect(&hub, &api, &code, "alice").await;
+    // WebSocket-level pings every 20 s keep the tunnel open well past the 30 s timeout.
+    for _ in 0..4 {
+        tokio::time::sleep(Duration::from_secs(20)).await;
+        ws.send(Message::Ping(b"are you there".to_vec().into()))
+            .await
+            .expect("open");
+        match ws.next().await {
+            Some(Ok(Message::Pong(payload))) => assert_eq!(&payload[..], b"are you there"),
+            other => panic!("expected a pong, got {other:?}"),
+        }
+    }
+    ping(&mut ws).await;
+}
+
+#[tokio::test]
+async fn a_participant_closing_its_tunnel_gets_the_closing_handshake() {
+    let hub = TestHub::start().await;
+    let api = Api::new(&hub);
+    let code = api.create_room("Lab").await;
+    let (mut ws, _) = connect(&hub, &api, &code, "alice").await;
+    ping(&mut ws).await;
+    ws.close(None).await.expect("closes");
+    match ws.next().await {
+        Some(Ok(Message::Close(_))) => {}
+        other => panic!("expected the hub's close frame, got {other:?}"),
+    }
+    assert!(ws.next().await.is_none(), "then the connection ends");
+}
+
+#[tokio::test]
+async fn a_participant_id_with_reserved_characters_gets_a_working_tunnel_url() {
+    let hub = TestHub::start().await;
+    let api = Api::new(&hub);
+    let code = api.create_room("Lab").await;
+    let id = "élan:1+ü";
+    let encoded = "%C3%A9lan%3A1%2B%C3%BC";
+    let reply = api
+        .put_participant(&code, encoded, &common::registration("Élan"))
+        .await;
+    let data = reply.data(StatusCode::CREATED);
+    assert_eq!(data["participant"]["id"], id);
+    let url = data["tunnel"]["url"].as_str().expect("a URL");
+    assert_eq!(
+        url,
+        format!(
+            "ws://{}/v1/rooms/{code}/participants/{encoded}/tunnel",
+            hub.addr()
+        )
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("{url}?token={}", token_of(data)))
+        .await
+        .expect("the advertised URL opens the tunnel");
+    ping(&mut ws).await;
+    assert_eq!(
+        api.participant(&code, id).await["connection"]["connected"],
+        true
+    );
+}
