@@ -144,7 +144,7 @@ pub fn registration(value: &Value) -> Result<Registration, ApiError> {
     let nickname = text("nickname", &mut errors);
     let model = text("model", &mut errors);
     let endpoint = text("endpoint", &mut errors);
-    if errors.field_errors.get("endpoint").is_none() && !is_absolute_url(&endpoint) {
+    if !errors.field_errors.contains_key("endpoint") && !is_absolute_url(&endpoint) {
         errors.field("endpoint", "must be an absolute http(s) URL");
     }
     let password = match body.get("password") {
