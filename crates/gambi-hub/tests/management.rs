@@ -1039,3 +1039,39 @@ async fn the_room_password_does_not_override_a_live_session() {
         .await;
     again.ok();
 }
+
+#[tokio::test]
+async fn the_tunnel_url_follows_tls_and_forwarding_headers() {
+    let hub = TestHub::start().await;
+    let api = Api::new(&hub);
+    let code = api.create_room("Lab").await;
+    let path = participant_path(&code, "alice");
+    let behind_proxy = api
+        .send(
+            api.request(Method::PUT, &path)
+                .header("x-forwarded-proto", "https")
+                .header("x-forwarded-host", "gambi.example.org")
+                .json(&registration("Alice")),
+        )
+        .await;
+    assert_eq!(
+        behind_proxy.data(StatusCode::CREATED)["tunnel"]["url"],
+        format!("wss://gambi.example.org/v1/rooms/{code}/participants/alice/tunnel")
+    );
+
+    let tls = TestHub::with_config(HubConfig {
+        tls: true,
+        ..HubConfig::default()
+    })
+    .await;
+    let api = Api::new(&tls);
+    let code = api.create_room("Lab").await;
+    let joined = api.join(&code, "alice").await;
+    assert_eq!(
+        joined["tunnel"]["url"],
+        format!(
+            "wss://{}/v1/rooms/{code}/participants/alice/tunnel",
+            tls.addr()
+        )
+    );
+}
