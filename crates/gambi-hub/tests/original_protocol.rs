@@ -7,6 +7,7 @@ mod common;
 
 use common::{Api, Ws, next_json};
 use futures::{SinkExt, StreamExt};
+use gambi_hub::tunnel::{TunnelEvent, TunnelFailure};
 use gambi_test_support::TestHub;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -171,4 +172,95 @@ async fn an_original_runtime_that_closed_its_tunnel_can_leave() {
         .delete(&format!("/v1/rooms/{code}/participants/alice"))
         .await;
     assert_eq!(reply.ok(), &json!({ "success": true }));
+}
+
+#[tokio::test]
+async fn requests_reach_an_original_runtime_in_the_original_shape() {
+    let hub = TestHub::start().await;
+    let api = Api::new(&hub);
+    let code = api.create_room("Lab").await;
+    let (mut ws, _) = join_as_original(&api, &code, &original_registration()).await;
+    ws.send(Message::text(r#"{"type":"tunnel.ping","timestamp":1}"#))
+        .await
+        .expect("open");
+    assert_original_pong(&next_json(&mut ws).await);
+    let tunnel = common::tunnel_handle(&hub, &code, "alice");
+
+    let body = json!({ "model": "llama3.2:latest", "messages": [{ "role": "user", "content": "hi" }], "stream": true });
+    let mut response = tunnel
+        .dispatch(common::tunnel_request("req-1", Some(body.clone())), 16)
+        .await
+        .expect("the tunnel takes the request");
+    assert_eq!(
+        next_json(&mut ws).await,
+        json!({
+            "type": "tunnel.request", "requestId": "req-1",
+            "operation": "chat.completions.create", "method": "POST",
+            "path": "/v1/chat/completions",
+            "headers": { "Content-Type": "application/json" },
+            "body": body, "stream": true
+        })
+    );
+
+    // The original runtime answers: start, base64 chunks (one in a binary frame), end.
+    for frame in [
+        Message::text(
+            r#"{"type":"tunnel.response.start","requestId":"req-1","status":200,"headers":{"content-type":"text/event-stream"}}"#,
+        ),
+        Message::text(
+            r#"{"type":"tunnel.response.chunk","requestId":"req-1","chunk":"ZGF0YTogaGVsbG8KCg=="}"#,
+        ),
+        Message::binary(
+            br#"{"type":"tunnel.response.chunk","requestId":"req-1","chunk":"ZGF0YTogW0RPTkVdCgo="}"#
+                .to_vec(),
+        ),
+        Message::text(r#"{"type":"tunnel.response.end","requestId":"req-1"}"#),
+    ] {
+        ws.send(frame).await.expect("open");
+    }
+    assert_eq!(
+        response.next().await,
+        Some(TunnelEvent::Start {
+            status: 200,
+            headers: [("content-type".to_owned(), "text/event-stream".to_owned())].into(),
+        })
+    );
+    assert_eq!(
+        response.next().await,
+        Some(TunnelEvent::Chunk("data: hello\n\n".into()))
+    );
+    assert_eq!(
+        response.next().await,
+        Some(TunnelEvent::Chunk("data: [DONE]\n\n".into()))
+    );
+    assert_eq!(response.next().await, Some(TunnelEvent::End));
+    assert_eq!(response.next().await, None);
+
+    // A request without a body has no `body` key and empty headers; an error frame ends it.
+    let mut request = common::tunnel_request("req-2", None);
+    request.operation = "responses.get".into();
+    request.method = "GET".into();
+    request.path = "/v1/responses/resp_1".into();
+    request.stream = false;
+    let mut response = tunnel.dispatch(request, 16).await.expect("taken");
+    assert_eq!(
+        next_json(&mut ws).await,
+        json!({
+            "type": "tunnel.request", "requestId": "req-2", "operation": "responses.get",
+            "method": "GET", "path": "/v1/responses/resp_1", "headers": {}, "stream": false
+        })
+    );
+    ws.send(Message::text(
+        r#"{"type":"tunnel.response.error","requestId":"req-2","stage":"proxy","message":"fetch failed"}"#,
+    ))
+    .await
+    .expect("open");
+    assert_eq!(
+        response.next().await,
+        Some(TunnelEvent::Error(TunnelFailure::Participant {
+            stage: "proxy".into(),
+            message: "fetch failed".into()
+        }))
+    );
+    assert_eq!(hub.hub().malformed_frames(), 0);
 }

@@ -12,6 +12,7 @@ use common::{
 };
 use futures::{SinkExt, StreamExt};
 use gambi_hub::HubConfig;
+use gambi_hub::tunnel::{TunnelEvent, TunnelFailure};
 use gambi_test_support::TestHub;
 use gambi_test_support::sse::EventReader;
 use reqwest::{Method, StatusCode};
@@ -553,4 +554,105 @@ async fn a_participant_id_with_reserved_characters_gets_a_working_tunnel_url() {
         api.participant(&code, id).await["connection"]["connected"],
         true
     );
+}
+
+/// Connects `id`, dispatches one request down its tunnel, and reads it off the socket.
+async fn with_pending_request(
+    hub: &TestHub,
+    api: &Api,
+    code: &str,
+    id: &str,
+) -> (common::Ws, Value, gambi_hub::tunnel::ResponseStream) {
+    let (mut ws, joined) = connect(hub, api, code, id).await;
+    ping(&mut ws).await;
+    let tunnel = common::tunnel_handle(hub, code, id);
+    let response = tunnel
+        .dispatch(common::tunnel_request("req-1", Some(json!({}))), 16)
+        .await
+        .expect("the tunnel takes the request");
+    let request = common::next_json(&mut ws).await;
+    assert_eq!(request["type"], "tunnel.request");
+    assert_eq!(request["requestId"], "req-1");
+    (ws, joined, response)
+}
+
+fn failed(failure: TunnelFailure) -> Option<TunnelEvent> {
+    Some(TunnelEvent::Error(failure))
+}
+
+#[tokio::test]
+async fn requests_in_flight_fail_when_their_tunnel_closes() {
+    let hub = TestHub::start().await;
+    let api = Api::new(&hub);
+    let code = api.create_room("Lab").await;
+    let (mut ws, _, mut response) = with_pending_request(&hub, &api, &code, "alice").await;
+    ws.close(None).await.expect("closes");
+    assert_eq!(response.next().await, failed(TunnelFailure::Disconnected));
+    assert_eq!(response.next().await, None);
+}
+
+#[tokio::test]
+async fn requests_in_flight_fail_when_a_newer_tunnel_takes_over() {
+    let hub = TestHub::start().await;
+    let api = Api::new(&hub);
+    let code = api.create_room("Lab").await;
+    let (_first, joined, mut response) = with_pending_request(&hub, &api, &code, "alice").await;
+    let again = api
+        .send(
+            api.request(Method::PUT, &participant_path(&code, "alice"))
+                .header("x-gambi-session", session_of(&joined))
+                .json(&common::registration("alice")),
+        )
+        .await;
+    let _second = open_tunnel(&hub, &code, "alice", &token_of(again.ok()))
+        .await
+        .expect("opens");
+    assert_eq!(response.next().await, failed(TunnelFailure::Superseded));
+}
+
+#[tokio::test]
+async fn requests_in_flight_fail_when_their_participant_leaves() {
+    let hub = TestHub::start().await;
+    let api = Api::new(&hub);
+    let code = api.create_room("Lab").await;
+    let (_ws, joined, mut response) = with_pending_request(&hub, &api, &code, "alice").await;
+    api.send(
+        api.request(Method::DELETE, &participant_path(&code, "alice"))
+            .header("x-gambi-session", session_of(&joined)),
+    )
+    .await
+    .ok();
+    assert_eq!(response.next().await, failed(TunnelFailure::Removed));
+}
+
+#[tokio::test]
+async fn requests_in_flight_fail_when_the_hub_shuts_down() {
+    let hub = TestHub::start().await;
+    let api = Api::new(&hub);
+    let code = api.create_room("Lab").await;
+    let (mut ws, _, mut response) = with_pending_request(&hub, &api, &code, "alice").await;
+    hub.stop().await;
+    assert_eq!(response.next().await, failed(TunnelFailure::Shutdown));
+    assert_eq!(closed_with(&mut ws).await.0, 1001);
+}
+
+#[tokio::test]
+async fn dropping_a_response_sends_tunnel_cancel() {
+    let hub = TestHub::start().await;
+    let api = Api::new(&hub);
+    let code = api.create_room("Lab").await;
+    let (mut ws, _, response) = with_pending_request(&hub, &api, &code, "alice").await;
+    drop(response);
+    assert_eq!(
+        common::next_json(&mut ws).await,
+        json!({ "type": "tunnel.cancel", "requestId": "req-1" })
+    );
+    // Frames the participant still sends for it are ignored.
+    ws.send(Message::text(
+        json!({ "type": "tunnel.response.end", "requestId": "req-1" }).to_string(),
+    ))
+    .await
+    .expect("open");
+    ping(&mut ws).await;
+    assert_eq!(hub.hub().malformed_frames(), 0);
 }

@@ -423,3 +423,40 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// The hub's handle on participant `id`'s current tunnel, to dispatch requests down it
+/// as the inference plane does.
+pub(crate) fn tunnel_handle(
+    hub: &TestHub,
+    code: &str,
+    id: &str,
+) -> gambi_hub::tunnel::TunnelHandle {
+    let room = hub.hub().room(code).expect("the room exists");
+    let state = room.lock();
+    state
+        .participants
+        .get(id)
+        .and_then(|participant| participant.tunnel.clone())
+        .expect("the participant has a tunnel")
+}
+
+/// A `tunnel.request` as the inference plane builds one.
+pub(crate) fn tunnel_request(
+    request_id: &str,
+    body: Option<Value>,
+) -> gambi_protocol::TunnelRequest {
+    gambi_protocol::TunnelRequest {
+        request_id: request_id.to_owned(),
+        operation: "chat.completions.create".to_owned(),
+        method: "POST".to_owned(),
+        path: "/v1/chat/completions".to_owned(),
+        headers: body
+            .is_some()
+            .then(|| ("Content-Type".to_owned(), "application/json".to_owned()))
+            .into_iter()
+            .collect(),
+        body,
+        stream: true,
+        metadata: None,
+    }
+}
