@@ -353,6 +353,7 @@ impl Hub {
         let now = self.inner.clock.now_ms();
         let mut state = room.lock();
         let created = !state.participants.contains_key(id);
+        let mut reclaimed = false;
         let session = match state.participants.get_mut(id) {
             Some(existing) => {
                 let owns = session_token.is_some_and(|token| {
@@ -362,7 +363,9 @@ impl Hub {
                     return Err(ParticipantError::Conflict);
                 }
                 if !owns {
-                    // Someone reclaims a stale id: retire the old credential and tunnel.
+                    // Someone reclaims a stale id: retire the old credential, its tokens
+                    // and its tunnel.
+                    reclaimed = true;
                     existing.session_token = new_secret();
                     if let Some(tunnel) = existing.tunnel.take() {
                         tunnel.close(proto::CLOSE_SUPERSEDED, TunnelFailure::Superseded);
@@ -417,12 +420,16 @@ impl Hub {
             proto::RoomEventPayload::ParticipantUpdated(summary.clone())
         });
         drop(state);
-        let token = self
+        let mut tokens = self
             .inner
             .tokens
             .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .mint(&room.record().id, id);
+            .unwrap_or_else(PoisonError::into_inner);
+        if reclaimed {
+            tokens.revoke_participant(&room.record().id, id);
+        }
+        let token = tokens.mint(&room.record().id, id);
+        drop(tokens);
         Ok(Upserted {
             created,
             summary,

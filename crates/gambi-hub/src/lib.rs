@@ -30,11 +30,14 @@ use std::net::SocketAddr;
 use gambi_protocol as proto;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tracing::info;
+use tracing::{info, warn};
 
 pub use api::router;
 pub use config::{HubConfig, Storage};
 pub use hub::Hub;
+
+/// How long open connections get to finish once shutdown begins.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Why the hub stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -79,9 +82,27 @@ pub async fn serve_hub(listener: TcpListener, hub: Hub) -> Result<(), ServeError
         let _ = stream.set_nodelay(true);
     });
     let app = router(hub.clone()).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await?;
+    // Event streams and tunnels write many small frames; Nagle's algorithm would hold
+    // each one back until the previous one is acknowledged.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |stream| {
+        if let Err(error) = stream.set_nodelay(true) {
+            tracing::debug!(%error, "could not set TCP_NODELAY");
+        }
+    });
+    let server =
+        axum::serve(listener, app).with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    // Connections get a grace period to finish once shutdown begins; one whose client
+    // stopped reading (an event stream nobody drains) would otherwise hold it up forever.
+    let grace = async {
+        shutdown.cancelled().await;
+        tokio::time::sleep(SHUTDOWN_GRACE).await;
+    };
+    tokio::select! {
+        served = std::future::IntoFuture::into_future(server) => served?,
+        () = grace => {
+            warn!("connections still open after the shutdown grace period; leaving them");
+        }
+    }
     hub.tracker().close();
     hub.tracker().wait().await;
     info!("hub stopped");

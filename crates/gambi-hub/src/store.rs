@@ -49,6 +49,9 @@ pub enum StoreError {
     /// The database failed.
     #[error("database error: {0}")]
     Database(#[from] rusqlite::Error),
+    /// The directory for the database file could not be created.
+    #[error("could not create the database directory: {0}")]
+    Directory(#[from] std::io::Error),
     /// A stored value could not be decoded.
     #[error("stored room {room} is corrupt: {reason}")]
     Corrupt {
@@ -89,6 +92,9 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE rooms (
 impl SqliteStore {
     /// Opens (creating if needed) the database file at `path`, with its parent directory.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
+        if let Some(parent) = path.parent().filter(|parent| !parent.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)?;
+        }
         let connection = Connection::open(path)?;
         connection.pragma_update(None, "journal_mode", "WAL")?;
         connection.pragma_update(None, "synchronous", "NORMAL")?;

@@ -38,8 +38,11 @@ impl Frame {
 
 /// Reads frames from a byte stream as they arrive.
 pub struct EventReader {
-    body: std::pin::Pin<Box<dyn Stream<Item = Result<Bytes, reqwest::Error>> + Send>>,
+    body: std::pin::Pin<Box<dyn Stream<Item = Result<Bytes, ()>> + Send>>,
     buffer: BytesMut,
+    /// How much of `buffer` is known to hold no frame end, so large frames arriving in
+    /// many reads are not searched again from the start.
+    searched: usize,
 }
 
 impl std::fmt::Debug for EventReader {
@@ -53,9 +56,18 @@ impl std::fmt::Debug for EventReader {
 impl EventReader {
     /// Reads the body of `response`.
     pub fn new(response: reqwest::Response) -> Self {
+        Self::from_stream(response.bytes_stream())
+    }
+
+    /// Reads any stream of body bytes, e.g. one read straight off a socket.
+    pub fn from_stream<S, E>(body: S) -> Self
+    where
+        S: Stream<Item = Result<Bytes, E>> + Send + 'static,
+    {
         Self {
-            body: Box::pin(response.bytes_stream()),
+            body: Box::pin(body.map(|item| item.map_err(|_| ()))),
             buffer: BytesMut::new(),
+            searched: 0,
         }
     }
 
@@ -67,7 +79,7 @@ impl EventReader {
             }
             match self.body.next().await {
                 Some(Ok(bytes)) => self.buffer.extend_from_slice(&bytes),
-                Some(Err(_)) | None => return None,
+                Some(Err(())) | None => return None,
             }
         }
     }
@@ -82,15 +94,25 @@ impl EventReader {
         }
     }
 
+    /// Splits the first complete frame off the buffer. Frames are cut on the raw bytes
+    /// so that a multi-byte character split across reads never hides a complete frame.
     fn take_frame(&mut self) -> Option<Frame> {
-        let text = std::str::from_utf8(&self.buffer).ok()?;
-        let normalized_end = text.find("\n\n")?;
-        let block = text[..normalized_end].to_owned();
-        let _ = self.buffer.split_to(normalized_end + 2);
+        let from = self.searched.saturating_sub(1);
+        let Some(found) = self.buffer[from..]
+            .windows(2)
+            .position(|pair| pair == b"\n\n")
+        else {
+            self.searched = self.buffer.len();
+            return None;
+        };
+        let end = from + found;
+        let block = self.buffer.split_to(end + 2);
+        self.searched = 0;
+        let text = String::from_utf8_lossy(&block[..end]);
         let mut event = String::new();
         let mut data: Vec<String> = Vec::new();
         let mut comment = None;
-        for line in block.lines() {
+        for line in text.lines() {
             if let Some(rest) = line.strip_prefix(':') {
                 comment = Some(rest.trim_start().to_owned());
             } else if let Some(rest) = line.strip_prefix("event:") {

@@ -43,8 +43,8 @@ pub fn router(hub: Hub) -> Router {
         .merge(crate::inference::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(not_found)
-        .layer(middleware::from_fn(request_id_layer))
         .layer(middleware::from_fn(cors))
+        .layer(middleware::from_fn(request_id_layer))
         .with_state(hub)
 }
 

@@ -161,6 +161,14 @@ impl std::fmt::Debug for TunnelHandle {
 
 static NEXT_SESSION_ID: AtomicU64 = AtomicU64::new(1);
 
+/// Longest the actor spends handling one message, which in practice means writing to the
+/// socket: a participant that stops reading would otherwise block the actor in a write
+/// forever, out of reach of the idle timeout, of `close` and of hub shutdown.
+const WRITE_TIMEOUT: std::time::Duration = proto::PARTICIPANT_TIMEOUT;
+
+/// Longest the actor waits to write its final close frame.
+const CLOSE_WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
 impl TunnelHandle {
     /// Starts the actor for `socket` on `tracker` and returns its handle.
     pub fn spawn<S>(
@@ -372,9 +380,13 @@ where
                 () = shutdown.cancelled() => {
                     Flow::Stop(TunnelFailure::Shutdown, Some(proto::CLOSE_SHUTDOWN))
                 }
-                Some(control) = control.recv() => self.on_control(control).await,
-                Some(command) = commands.recv() => self.on_command(command, &mut commands).await,
-                message = self.socket.next() => self.on_message(message).await,
+                Some(control) = control.recv() => {
+                    bounded(&shutdown, self.on_control(control)).await
+                }
+                Some(command) = commands.recv() => {
+                    bounded(&shutdown, self.on_command(command, &mut commands)).await
+                }
+                message = self.socket.next() => bounded(&shutdown, self.on_message(message)).await,
                 () = sleep_until(idle_deadline) => {
                     warn!("tunnel silent for too long; closing it");
                     Flow::Stop(TunnelFailure::Disconnected, Some(proto::CLOSE_TIMEOUT))
@@ -389,7 +401,7 @@ where
                 code: close.code,
                 reason: close.reason.into(),
             }));
-            let _ = self.socket.send(frame).await;
+            let _ = tokio::time::timeout(CLOSE_WRITE_TIMEOUT, self.socket.send(frame)).await;
         }
         let _ = self.shared.exit_reason.set(failure.clone());
         for (_, slot) in self.pending.drain() {
@@ -469,9 +481,13 @@ where
                 self.seen();
                 return Flow::Continue;
             }
-            Some(Ok(Message::Close(_))) | None => {
+            Some(Ok(Message::Close(_))) => {
+                // The reply the WebSocket queued goes out on the next flush; sending it
+                // completes the closing handshake the participant started.
+                let _ = self.socket.flush().await;
                 return Flow::Stop(TunnelFailure::Disconnected, None);
             }
+            None => return Flow::Stop(TunnelFailure::Disconnected, None),
             Some(Err(error)) => {
                 debug!(%error, "tunnel read failed");
                 return Flow::Stop(TunnelFailure::Disconnected, None);
@@ -580,6 +596,20 @@ where
             .malformed_frames
             .fetch_add(1, Ordering::Relaxed);
         debug!(count, reason, "ignoring malformed tunnel frame");
+    }
+}
+
+/// Runs one handler of the actor, giving up after [`WRITE_TIMEOUT`] or at shutdown.
+async fn bounded(shutdown: &CancellationToken, handler: impl Future<Output = Flow>) -> Flow {
+    tokio::select! {
+        biased;
+        () = shutdown.cancelled() => {
+            Flow::Stop(TunnelFailure::Shutdown, Some(proto::CLOSE_SHUTDOWN))
+        }
+        flow = tokio::time::timeout(WRITE_TIMEOUT, handler) => flow.unwrap_or_else(|_| {
+            warn!("participant stopped reading from its tunnel; dropping it");
+            Flow::Stop(TunnelFailure::Disconnected, None)
+        }),
     }
 }
 
