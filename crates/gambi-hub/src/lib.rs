@@ -76,11 +76,6 @@ pub async fn serve_hub(listener: TcpListener, hub: Hub) -> Result<(), ServeError
         }
     });
     info!(addr = %listener.local_addr()?, "hub listening");
-    // Token events are small writes; without TCP_NODELAY, Nagle's algorithm holds each one
-    // back waiting for the previous one's ACK, adding tens of milliseconds per token.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |stream| {
-        let _ = stream.set_nodelay(true);
-    });
     let app = router(hub.clone()).into_make_service_with_connect_info::<SocketAddr>();
     // Event streams and tunnels write many small frames; Nagle's algorithm would hold
     // each one back until the previous one is acknowledged.

@@ -92,7 +92,10 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE rooms (
 impl SqliteStore {
     /// Opens (creating if needed) the database file at `path`, with its parent directory.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        if let Some(parent) = path.parent().filter(|parent| !parent.as_os_str().is_empty()) {
+        if let Some(parent) = path
+            .parent()
+            .filter(|parent| !parent.as_os_str().is_empty())
+        {
             std::fs::create_dir_all(parent)?;
         }
         let connection = Connection::open(path)?;
