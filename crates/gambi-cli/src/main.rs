@@ -1,1 +1,132 @@
-fn main() {}
+//! `gambi`: the command-line interface of Gambi.
+//!
+//! The one binary of the workspace, and the one place that reads the environment, the
+//! config file and signals, and prints. It parses the command line ([`cli`]), resolves the
+//! output format, the config file environment ([`config`]) and logging, then runs one
+//! command ([`commands`]) on a Tokio runtime and turns its outcome into an exit code
+//! ([`error::Exit`]):
+//!
+//! | code | meaning |
+//! |---|---|
+//! | 0 | success |
+//! | 1 | unexpected failure |
+//! | 2 | usage or validation error (bad flags, bad config, hub 400/422) |
+//! | 3 | connectivity or dependency failure (hub unreachable, hub 401/403/503, port or database unavailable) |
+//! | 4 | remote rejection (hub 404/409) |
+//!
+//! stdout carries only results; errors and logs go to stderr ([`output`]).
+
+mod cli;
+mod commands;
+mod config;
+mod error;
+mod output;
+mod signal;
+
+use std::io::IsTerminal as _;
+use std::process::ExitCode;
+
+use clap::Parser as _;
+use tracing_subscriber::EnvFilter;
+
+use crate::cli::{Cli, Command, EventsCommand, HubCommand, ParticipantCommand, RoomCommand};
+use crate::commands::Context;
+use crate::error::{CliError, Exit};
+use crate::output::{Format, Output};
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            // clap prints help and version to stdout and usage errors to stderr.
+            let _ = error.print();
+            return if error.use_stderr() {
+                Exit::Usage.into()
+            } else {
+                Exit::Ok.into()
+            };
+        }
+    };
+    init_logging(cli.global.verbose);
+
+    let format = Format::resolve(
+        cli.global.format,
+        std::env::var("GAMBI_FORMAT").ok().as_deref(),
+        cli.command.is_streaming(),
+        Output::stdout_is_terminal(),
+    );
+    let out = Output::new(format, cli.global.quiet);
+    let env = match config::default_path() {
+        Some(path) => match config::load(&path, cli.global.env.as_deref()) {
+            Ok(env) => env,
+            Err(error) => return report(&error),
+        },
+        None => None,
+    };
+    let ctx = Context {
+        out,
+        hub_flag: cli.global.hub.filter(|hub| !hub.trim().is_empty()),
+        env,
+    };
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            return report(&CliError {
+                exit: Exit::Unexpected,
+                message: format!("Could not start the async runtime: {error}"),
+                hint: None,
+                request_id: None,
+            });
+        }
+    };
+    match runtime.block_on(run(cli.command, &ctx)) {
+        Ok(()) => Exit::Ok.into(),
+        Err(error) => match error::classify(&error) {
+            Some(error) => report(&error),
+            // stdout was closed by its reader: nobody is left to tell.
+            None => Exit::Ok.into(),
+        },
+    }
+}
+
+/// Runs one command.
+async fn run(command: Command, ctx: &Context) -> anyhow::Result<()> {
+    match command {
+        Command::Hub(HubCommand::Serve(args)) => commands::hub::serve(args, ctx).await,
+        Command::Room(RoomCommand::Create(args)) => commands::room::create(args, ctx).await,
+        Command::Room(RoomCommand::List(args)) => commands::room::list(args, ctx).await,
+        Command::Room(RoomCommand::Get(args)) => commands::room::get(args, ctx).await,
+        Command::Participant(ParticipantCommand::Leave(args)) => {
+            commands::participant::leave(args, ctx).await
+        }
+        Command::Participant(ParticipantCommand::Heartbeat(args)) => {
+            commands::participant::heartbeat(args, ctx).await
+        }
+        Command::Events(EventsCommand::Watch(args)) => commands::events::watch(args, ctx).await,
+    }
+}
+
+/// Prints `error` to stderr and returns its exit code.
+fn report(error: &CliError) -> ExitCode {
+    Output::error(error);
+    error.exit.into()
+}
+
+/// Logs go to stderr: warnings by default, debug details with `--verbose`, or whatever
+/// `RUST_LOG` asks for.
+fn init_logging(verbose: bool) {
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(directives) if !directives.trim().is_empty() => EnvFilter::new(directives),
+        _ if verbose => EnvFilter::new("debug,hyper=info,hyper_util=info,h2=info,rustls=info"),
+        _ => EnvFilter::new("warn"),
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+}

@@ -1,0 +1,302 @@
+//! The command line: every command, flag and default, as clap types.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use gambi_hub::HubConfig;
+
+use crate::output::Format;
+
+/// Gambi pools OpenAI-compatible LLM endpoints into rooms on a hub.
+///
+/// Run a hub with `gambi hub serve`, create a room with `gambi room create`, and point any
+/// OpenAI SDK at `<hub>/rooms/<CODE>/v1`.
+#[derive(Debug, Parser)]
+#[command(name = "gambi", version, arg_required_else_help = true)]
+#[command(after_help = "Exit codes: 0 ok, 1 unexpected, 2 usage or validation, \
+                        3 hub unreachable or unauthorised, 4 not found or conflict.")]
+pub(crate) struct Cli {
+    /// Flags every command takes.
+    #[command(flatten)]
+    pub(crate) global: GlobalArgs,
+    /// The command to run.
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// Flags every command takes.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Global options")]
+pub(crate) struct GlobalArgs {
+    /// Hub URL for client commands [default: the config file's hubUrl, else http://localhost:3000]
+    #[arg(
+        short = 'H',
+        long,
+        global = true,
+        env = "GAMBI_HUB_URL",
+        value_name = "URL"
+    )]
+    pub(crate) hub: Option<String>,
+
+    /// Output format [env: GAMBI_FORMAT] [default: text on a terminal, json when piped;
+    /// streaming commands print ndjson instead of json]
+    #[arg(long, global = true, value_enum, value_name = "FORMAT")]
+    pub(crate) format: Option<Format>,
+
+    /// Environment of the CLI config file ($XDG_CONFIG_HOME/gambi/config.json) to use
+    /// [default: its defaultEnv]
+    #[arg(long, global = true, env = "GAMBI_ENV", value_name = "NAME")]
+    pub(crate) env: Option<String>,
+
+    /// Print only the result: drop non-essential text lines
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub(crate) quiet: bool,
+
+    /// Log debug details to stderr (by default only warnings; RUST_LOG overrides both)
+    #[arg(short, long, global = true)]
+    pub(crate) verbose: bool,
+}
+
+/// The command groups.
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Run a hub.
+    #[command(subcommand)]
+    Hub(HubCommand),
+    /// Create, list and inspect rooms.
+    #[command(subcommand)]
+    Room(RoomCommand),
+    /// Manage participants of a room.
+    #[command(subcommand)]
+    Participant(ParticipantCommand),
+    /// Watch what happens in a room.
+    #[command(subcommand)]
+    Events(EventsCommand),
+}
+
+impl Command {
+    /// Whether the command prints a stream of objects (NDJSON rather than one JSON document).
+    pub(crate) fn is_streaming(&self) -> bool {
+        matches!(self, Self::Hub(HubCommand::Serve(_)) | Self::Events(_))
+    }
+}
+
+/// `gambi hub ...`
+#[derive(Debug, Subcommand)]
+pub(crate) enum HubCommand {
+    /// Start the hub and serve until SIGINT or SIGTERM.
+    Serve(ServeArgs),
+}
+
+/// `gambi hub serve`
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// Address to bind [default: the config file's serve.host, else 0.0.0.0]
+    #[arg(long, value_name = "HOST")]
+    pub(crate) host: Option<String>,
+
+    /// Port to bind, 1-65535; 0 picks a free port [default: the config file's serve.port,
+    /// else 3000]
+    #[arg(long, value_name = "PORT", value_parser = parse_port)]
+    pub(crate) port: Option<u16>,
+
+    /// SQLite database keeping the rooms [default: $XDG_DATA_HOME/gambi/hub.db]
+    #[arg(long, value_name = "PATH", conflicts_with = "ephemeral")]
+    pub(crate) db: Option<PathBuf>,
+
+    /// Keep rooms in memory only: they are lost when the hub stops
+    #[arg(long)]
+    pub(crate) ephemeral: bool,
+
+    /// Print the startup plan and exit without starting
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+
+    /// Require this token (as `Authorization: Bearer`) to create and list rooms
+    #[arg(
+        long,
+        env = "GAMBI_ADMIN_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub(crate) admin_token: Option<String>,
+
+    /// Requests allowed to wait for a free participant in each room
+    #[arg(long, value_name = "N", default_value_t = HubConfig::default().queue_size)]
+    pub(crate) queue_size: usize,
+
+    /// Longest a request waits for a free participant, in seconds
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = HubConfig::default().queue_timeout.as_secs(),
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub(crate) queue_timeout: u64,
+}
+
+/// `gambi room ...`
+#[derive(Debug, Subcommand)]
+pub(crate) enum RoomCommand {
+    /// Create a room.
+    Create(CreateArgs),
+    /// List the hub's rooms.
+    List(ListArgs),
+    /// Show one room.
+    Get(GetArgs),
+}
+
+/// `gambi room create`
+#[derive(Debug, Args)]
+pub(crate) struct CreateArgs {
+    /// Room name
+    #[arg(short, long, value_name = "NAME")]
+    pub(crate) name: String,
+
+    /// Room password: participants, event watchers and inference clients must present it
+    #[arg(short, long, value_name = "PASSWORD")]
+    pub(crate) password: Option<String>,
+
+    /// Runtime defaults of the room: a JSON file, or - for stdin (temperature, top_p,
+    /// max_tokens, stop, frequency_penalty, presence_penalty, seed, instructions)
+    #[arg(long, value_name = "PATH|-")]
+    pub(crate) config: Option<String>,
+
+    /// Validate and print the request without sending it
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+
+    /// The hub's admin token, when it requires one
+    #[arg(
+        long,
+        env = "GAMBI_ADMIN_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub(crate) admin_token: Option<String>,
+}
+
+/// How `room list` orders rooms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum RoomSort {
+    /// Most participants first, then newest first.
+    ParticipantCount,
+    /// Newest first.
+    CreatedAt,
+    /// By name, A to Z.
+    Name,
+}
+
+/// `gambi room list`
+#[derive(Debug, Args)]
+pub(crate) struct ListArgs {
+    /// Sort order
+    #[arg(long, value_enum, value_name = "ORDER", default_value_t = RoomSort::ParticipantCount)]
+    pub(crate) sort: RoomSort,
+
+    /// Reverse the sort order
+    #[arg(long)]
+    pub(crate) reverse: bool,
+
+    /// The hub's admin token, when it requires one
+    #[arg(
+        long,
+        env = "GAMBI_ADMIN_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub(crate) admin_token: Option<String>,
+}
+
+/// `gambi room get`
+#[derive(Debug, Args)]
+pub(crate) struct GetArgs {
+    /// Room code
+    #[arg(short, long, value_name = "CODE", allow_hyphen_values = true)]
+    pub(crate) code: String,
+}
+
+/// `gambi participant ...`
+#[derive(Debug, Subcommand)]
+pub(crate) enum ParticipantCommand {
+    /// Remove a participant from a room.
+    Leave(LeaveArgs),
+    /// Send one heartbeat for a participant.
+    Heartbeat(HeartbeatArgs),
+}
+
+/// `gambi participant leave`
+#[derive(Debug, Args)]
+pub(crate) struct LeaveArgs {
+    /// Room code
+    #[arg(short, long, value_name = "CODE", allow_hyphen_values = true)]
+    pub(crate) room: String,
+
+    /// Participant id
+    #[arg(long, value_name = "ID", allow_hyphen_values = true)]
+    pub(crate) participant_id: String,
+
+    /// Room password, when the room has one
+    #[arg(short, long, value_name = "PASSWORD")]
+    pub(crate) password: Option<String>,
+}
+
+/// `gambi participant heartbeat`
+#[derive(Debug, Args)]
+pub(crate) struct HeartbeatArgs {
+    /// Room code
+    #[arg(short, long, value_name = "CODE", allow_hyphen_values = true)]
+    pub(crate) room: String,
+
+    /// Participant id
+    #[arg(long, value_name = "ID", allow_hyphen_values = true)]
+    pub(crate) participant_id: String,
+}
+
+/// `gambi events ...`
+#[derive(Debug, Subcommand)]
+pub(crate) enum EventsCommand {
+    /// Print a room's events as they happen, until the hub closes the stream.
+    Watch(WatchArgs),
+}
+
+/// `gambi events watch`
+#[derive(Debug, Args)]
+pub(crate) struct WatchArgs {
+    /// Room code
+    #[arg(short, long, value_name = "CODE", allow_hyphen_values = true)]
+    pub(crate) room: String,
+
+    /// Room password, when the room has one
+    #[arg(short, long, value_name = "PASSWORD")]
+    pub(crate) password: Option<String>,
+}
+
+/// Parses `--port`.
+fn parse_port(value: &str) -> Result<u16, String> {
+    value.trim().parse().map_err(|_| {
+        format!("Invalid port '{value}': use an integer from 1 to 65535 (0 picks a free port)")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn ports() {
+        assert_eq!(parse_port("3000"), Ok(3000));
+        assert_eq!(parse_port("0"), Ok(0));
+        assert_eq!(parse_port("65535"), Ok(65535));
+        assert!(parse_port("65536").is_err());
+        assert!(parse_port("-1").is_err());
+        assert!(parse_port("http").is_err());
+    }
+}

@@ -1,0 +1,300 @@
+//! `gambi hub serve`: run a hub until SIGINT or SIGTERM.
+//!
+//! The command builds a [`HubConfig`], binds the listener, opens the hub (its database)
+//! and only then announces `started`, so that whoever reads the announcement can connect
+//! at once. A signal cancels the hub's [`CancellationToken`]; the hub closes its tunnels
+//! and event streams and the command waits for it before announcing `stopped`. A second
+//! signal while stopping gives up waiting (exit 1).
+//!
+//! Structured output (NDJSON) is a sequence of `{type, timestamp, data}` objects:
+//! `started {host, port, bindUrl, hubUrl, db, mdns}`, `signal_received {signal}`,
+//! `stopped {signal}`. `port` and `bindUrl` carry the bound port (which differs from the
+//! requested one for `--port 0`); `db` is `null` with `--ephemeral`.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use etcetera::BaseStrategy;
+use gambi_hub::{Hub, HubConfig, Storage};
+use gambi_protocol as proto;
+use serde::Serialize;
+use serde_json::json;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use super::Context;
+use crate::cli::ServeArgs;
+use crate::error::{CliError, Exit};
+use crate::signal::Signals;
+
+/// What `hub serve` is about to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Plan {
+    host: String,
+    port: u16,
+    db: Option<PathBuf>,
+}
+
+impl Plan {
+    /// `http://<host>:<port>` as bound.
+    fn bind_url(&self, port: u16) -> String {
+        format!("http://{}:{port}", url_host(&self.host))
+    }
+
+    /// A URL clients on this machine can use: the unspecified address (`0.0.0.0`, `::`)
+    /// becomes `localhost`.
+    fn hub_url(&self, port: u16) -> String {
+        let unspecified = self
+            .host
+            .parse::<IpAddr>()
+            .is_ok_and(|ip| ip.is_unspecified());
+        let host = if unspecified {
+            "localhost".to_owned()
+        } else {
+            url_host(&self.host)
+        };
+        format!("http://{host}:{port}")
+    }
+
+    /// The plan as printed, with `port` the bound (or, for a dry run, requested) port.
+    fn summary(&self, port: u16) -> PlanSummary {
+        PlanSummary {
+            host: self.host.clone(),
+            port,
+            bind_url: self.bind_url(port),
+            hub_url: self.hub_url(port),
+            db: self.db.as_ref().map(|path| path.display().to_string()),
+            mdns: false,
+        }
+    }
+}
+
+/// The plan as `--dry-run` and `started` print it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PlanSummary {
+    host: String,
+    port: u16,
+    bind_url: String,
+    hub_url: String,
+    /// `null` with `--ephemeral`.
+    db: Option<String>,
+    /// mDNS announcement is not built yet; always false.
+    mdns: bool,
+}
+
+/// An IPv6 literal in brackets, anything else as is.
+fn url_host(host: &str) -> String {
+    if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]")
+    } else {
+        host.to_owned()
+    }
+}
+
+/// `$XDG_DATA_HOME/gambi/hub.db` (else `~/.local/share/gambi/hub.db`).
+fn default_db_path() -> Result<PathBuf, CliError> {
+    etcetera::choose_base_strategy()
+        .map(|strategy| strategy.data_dir().join("gambi").join("hub.db"))
+        .map_err(|error| {
+            CliError::usage(
+                format!("Cannot find a data directory for the hub database: {error}."),
+                "Pass --db PATH, or --ephemeral to keep rooms in memory.",
+            )
+        })
+}
+
+/// Runs `gambi hub serve`.
+pub(crate) async fn serve(args: ServeArgs, ctx: &Context) -> anyhow::Result<()> {
+    let serve_env = ctx
+        .env
+        .as_ref()
+        .map(|env| env.serve.clone())
+        .unwrap_or_default();
+    let db = match (args.ephemeral, args.db) {
+        (true, _) => None,
+        (false, Some(path)) => Some(path),
+        (false, None) => Some(default_db_path()?),
+    };
+    let plan = Plan {
+        host: args
+            .host
+            .or(serve_env.host)
+            .unwrap_or_else(|| proto::DEFAULT_HUB_HOST.to_owned()),
+        port: args
+            .port
+            .or(serve_env.port)
+            .unwrap_or(proto::DEFAULT_HUB_PORT),
+        db,
+    };
+    let out = ctx.out;
+
+    if args.dry_run {
+        if out.is_text() {
+            let storage = plan
+                .db
+                .as_ref()
+                .map_or_else(|| "in memory".to_owned(), |path| path.display().to_string());
+            out.line(&format!(
+                "Would start hub on {} (database: {storage}).",
+                plan.bind_url(plan.port)
+            ))?;
+        } else {
+            out.value(&plan.summary(plan.port))?;
+        }
+        return Ok(());
+    }
+
+    let config = HubConfig {
+        storage: match &plan.db {
+            Some(path) => Storage::File(path.clone()),
+            None => Storage::Memory,
+        },
+        admin_token: args.admin_token.filter(|token| !token.is_empty()),
+        queue_size: args.queue_size,
+        queue_timeout: Duration::from_secs(args.queue_timeout),
+        ..HubConfig::default()
+    };
+    if let Some(path) = &plan.db {
+        create_parent(path)?;
+    }
+    let listener = bind(&plan).await?;
+    let bound = listener
+        .local_addr()
+        .context("Could not read the listener's address")?;
+    let shutdown = CancellationToken::new();
+    let hub = Hub::open(config, shutdown.clone()).map_err(|error| {
+        CliError::unavailable(
+            format!("Could not open the hub database: {error}"),
+            "Check the --db path, or pass --ephemeral to keep rooms in memory.",
+        )
+    })?;
+    // Handlers go in before `started` is announced: a signal sent right after reading it
+    // must stop the hub gracefully, not kill the process.
+    let mut signals = Signals::new().context("Could not install signal handlers")?;
+    let mut server = tokio::spawn(gambi_hub::serve_hub(listener, hub));
+    announce_started(ctx, &plan, bound)?;
+
+    let signal = tokio::select! {
+        finished = &mut server => {
+            finished.context("The hub task failed")??;
+            return Err(CliError::new(
+                Exit::Unexpected,
+                "The hub stopped without being asked to.",
+                "Run again with --verbose and look at the log.",
+            )
+            .into());
+        }
+        signal = signals.recv() => signal,
+    };
+    if out.is_text() {
+        out.note(&format!("Shutting down ({signal})..."))?;
+    } else {
+        out.event("signal_received", &json!({ "signal": signal }))?;
+    }
+    shutdown.cancel();
+    tokio::select! {
+        finished = &mut server => finished.context("The hub task failed")??,
+        second = signals.recv() => {
+            return Err(CliError::new(
+                Exit::Unexpected,
+                format!("Stopped before the hub finished shutting down ({second} received twice)."),
+                "Open connections may have been cut.",
+            )
+            .into());
+        }
+    }
+    if out.is_text() {
+        out.note("Hub stopped.")?;
+    } else {
+        out.event("stopped", &json!({ "signal": signal }))?;
+    }
+    Ok(())
+}
+
+fn announce_started(ctx: &Context, plan: &Plan, bound: SocketAddr) -> std::io::Result<()> {
+    let out = ctx.out;
+    if out.is_text() {
+        out.line(&format!("Hub started at {}", plan.hub_url(bound.port())))?;
+        out.note("Press Ctrl+C to stop")
+    } else {
+        out.event("started", &plan.summary(bound.port()))
+    }
+}
+
+/// Creates the database's directory.
+fn create_parent(path: &Path) -> Result<(), CliError> {
+    let Some(parent) = path
+        .parent()
+        .filter(|parent| !parent.as_os_str().is_empty())
+    else {
+        return Ok(());
+    };
+    std::fs::create_dir_all(parent).map_err(|error| {
+        CliError::unavailable(
+            format!("Could not create {}: {error}", parent.display()),
+            "Pass --db with a writable path, or --ephemeral to keep rooms in memory.",
+        )
+    })
+}
+
+async fn bind(plan: &Plan) -> Result<TcpListener, CliError> {
+    TcpListener::bind((plan.host.as_str(), plan.port))
+        .await
+        .map_err(|error| {
+            CliError::unavailable(
+                format!("Could not listen on {}: {error}", plan.bind_url(plan.port)),
+                "Choose another --port or --host, or stop whatever is using this one.",
+            )
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(host: &str) -> Plan {
+        Plan {
+            host: host.into(),
+            port: 3000,
+            db: None,
+        }
+    }
+
+    #[test]
+    fn urls() {
+        let cases = [
+            ("0.0.0.0", "http://0.0.0.0:3000", "http://localhost:3000"),
+            (
+                "127.0.0.1",
+                "http://127.0.0.1:3000",
+                "http://127.0.0.1:3000",
+            ),
+            ("::", "http://[::]:3000", "http://localhost:3000"),
+            ("::1", "http://[::1]:3000", "http://[::1]:3000"),
+            ("hub.lan", "http://hub.lan:3000", "http://hub.lan:3000"),
+        ];
+        for (host, bind_url, hub_url) in cases {
+            assert_eq!(plan(host).bind_url(3000), bind_url, "{host}");
+            assert_eq!(plan(host).hub_url(3000), hub_url, "{host}");
+        }
+    }
+
+    #[test]
+    fn plan_json() {
+        let plan = Plan {
+            host: "0.0.0.0".into(),
+            port: 0,
+            db: Some(PathBuf::from("/data/gambi/hub.db")),
+        };
+        assert_eq!(
+            serde_json::to_value(plan.summary(4321)).expect("serializable"),
+            json!({
+                "host": "0.0.0.0", "port": 4321, "bindUrl": "http://0.0.0.0:4321",
+                "hubUrl": "http://localhost:4321", "db": "/data/gambi/hub.db", "mdns": false
+            })
+        );
+    }
+}

@@ -1,0 +1,239 @@
+//! `gambi room create|list|get`.
+
+use std::cmp::Ordering;
+use std::io::Read as _;
+
+use gambi_protocol as proto;
+use serde::Serialize;
+use serde_json::Value;
+
+use super::Context;
+use crate::cli::{CreateArgs, GetArgs, ListArgs, RoomSort};
+use crate::error::CliError;
+use crate::output::{Output, iso_time};
+
+/// What stands in for a password in printed payloads.
+const REDACTED: &str = "[redacted]";
+
+/// Runs `gambi room create`.
+pub(crate) async fn create(args: CreateArgs, ctx: &Context) -> anyhow::Result<()> {
+    let name = args.name.trim();
+    if name.is_empty() {
+        return Err(CliError::usage("Room name is required.", "Pass --name <NAME>.").into());
+    }
+    let defaults = match &args.config {
+        Some(source) => Some(read_runtime_config(source)?),
+        None => None,
+    };
+    let request = proto::CreateRoomRequest {
+        name: name.to_owned(),
+        password: args.password.filter(|password| !password.is_empty()),
+        defaults,
+    };
+    let client = ctx.client(args.admin_token.as_deref())?;
+    let out = ctx.out;
+
+    if args.dry_run {
+        let payload = proto::CreateRoomRequest {
+            password: request.password.as_ref().map(|_| REDACTED.to_owned()),
+            ..request.clone()
+        };
+        if out.is_text() {
+            out.line(&format!(
+                "Would create room '{}' on {}.",
+                request.name,
+                client.hub_url()
+            ))?;
+            out.value(&payload)?;
+        } else {
+            out.value(&DryRun {
+                hub_url: client.hub_url(),
+                payload: &payload,
+            })?;
+        }
+        return Ok(());
+    }
+
+    let envelope = client.rooms().create(&request).await?;
+    if out.is_text() {
+        let room = &envelope.data.room;
+        out.line(&format!("Created room {} ({}).", room.code, room.name))?;
+        out.line(&format!("host_id: {}", envelope.data.host_id))?;
+    } else {
+        out.value(&envelope)?;
+    }
+    Ok(())
+}
+
+/// What `room create --dry-run` prints in structured formats.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DryRun<'a> {
+    hub_url: &'a str,
+    payload: &'a proto::CreateRoomRequest,
+}
+
+/// Reads and validates runtime defaults from a JSON file, or stdin for `-`.
+fn read_runtime_config(source: &str) -> Result<Value, CliError> {
+    let (label, read) = if source == "-" {
+        let mut text = String::new();
+        let read = std::io::stdin().read_to_string(&mut text).map(|_| text);
+        ("stdin".to_owned(), read)
+    } else {
+        (source.to_owned(), std::fs::read_to_string(source))
+    };
+    let text = read.map_err(|error| {
+        CliError::usage(
+            format!("Cannot read room config {label}: {error}"),
+            "Pass --config a readable JSON file, or - to read it from stdin.",
+        )
+    })?;
+    let value: Value = serde_json::from_str(&text).map_err(|error| {
+        CliError::usage(
+            format!("Invalid room config in {label}: {error}"),
+            "The config must be a JSON object.",
+        )
+    })?;
+    let config = proto::RuntimeConfig::parse(&value).map_err(|errors| {
+        CliError::usage(
+            format!("Invalid room config in {label}: {}", errors.summary()),
+            "Allowed fields: temperature (0-2), top_p (0-1), max_tokens (positive integer), \
+             stop (array of strings), frequency_penalty and presence_penalty (-2 to 2), \
+             seed (integer), instructions (non-empty string).",
+        )
+    })?;
+    Ok(serde_json::to_value(config).unwrap_or(Value::Null))
+}
+
+/// Runs `gambi room list`.
+pub(crate) async fn list(args: ListArgs, ctx: &Context) -> anyhow::Result<()> {
+    let client = ctx.client(args.admin_token.as_deref())?;
+    let mut envelope = client.rooms().list().await?;
+    sort_rooms(&mut envelope.data, args.sort, args.reverse);
+    let out = ctx.out;
+    if !out.is_text() {
+        out.value(&envelope)?;
+    } else if envelope.data.is_empty() {
+        out.line("No rooms found.")?;
+    } else {
+        for (index, room) in envelope.data.iter().enumerate() {
+            if index > 0 {
+                out.line("")?;
+            }
+            print_room(out, room)?;
+        }
+    }
+    Ok(())
+}
+
+/// Orders rooms for `room list`: by participant count (most first, then newest first), by
+/// creation (newest first) or by name (A to Z, ignoring case); `reverse` flips the result.
+/// The sort is stable, so rooms that compare equal keep the hub's (creation) order.
+fn sort_rooms(rooms: &mut [proto::RoomSummary], sort: RoomSort, reverse: bool) {
+    let newest_first =
+        |a: &proto::RoomSummary, b: &proto::RoomSummary| b.created_at.cmp(&a.created_at);
+    let order = |a: &proto::RoomSummary, b: &proto::RoomSummary| -> Ordering {
+        match sort {
+            RoomSort::ParticipantCount => b
+                .participant_count
+                .cmp(&a.participant_count)
+                .then_with(|| newest_first(a, b)),
+            RoomSort::CreatedAt => newest_first(a, b),
+            RoomSort::Name => a
+                .name
+                .to_lowercase()
+                .cmp(&b.name.to_lowercase())
+                .then_with(|| a.name.cmp(&b.name)),
+        }
+    };
+    rooms.sort_by(order);
+    if reverse {
+        rooms.reverse();
+    }
+}
+
+/// Runs `gambi room get`.
+pub(crate) async fn get(args: GetArgs, ctx: &Context) -> anyhow::Result<()> {
+    let envelope = ctx.client(None)?.rooms().get(&args.code).await?;
+    let out = ctx.out;
+    if out.is_text() {
+        print_room(out, &envelope.data)?;
+        if let Some(defaults) = &envelope.data.defaults {
+            out.line(&format!("  defaults: {}", serde_json::to_string(defaults)?))?;
+        }
+    } else {
+        out.value(&envelope)?;
+    }
+    Ok(())
+}
+
+/// `CODE  name`, then indented participants, protected and created_at lines.
+fn print_room(out: Output, room: &proto::RoomSummary) -> std::io::Result<()> {
+    out.line(&format!("{}  {}", room.code, room.name))?;
+    out.line(&format!("  participants: {}", room.participant_count))?;
+    out.line(&format!(
+        "  protected: {}",
+        if room.password_protected { "yes" } else { "no" }
+    ))?;
+    out.line(&format!("  created_at: {}", iso_time(room.created_at)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn room(code: &str, name: &str, participants: u32, created_at: i64) -> proto::RoomSummary {
+        proto::RoomSummary {
+            id: code.to_lowercase(),
+            code: code.into(),
+            name: name.into(),
+            host_id: "host".into(),
+            created_at,
+            defaults: None,
+            password_protected: false,
+            participant_count: participants,
+        }
+    }
+
+    fn check(sort: RoomSort, reverse: bool, expected: &[&str]) {
+        // In the hub's (creation) order.
+        let mut rooms = vec![
+            room("AAAAAA", "beta", 1, 1),
+            room("BBBBBB", "Alpha", 3, 2),
+            room("CCCCCC", "gamma", 1, 3),
+            room("DDDDDD", "alpha", 0, 4),
+        ];
+        sort_rooms(&mut rooms, sort, reverse);
+        let codes: Vec<&str> = rooms.iter().map(|room| room.code.as_str()).collect();
+        assert_eq!(codes, expected, "{sort:?} reverse={reverse}");
+    }
+
+    #[test]
+    fn room_order() {
+        check(
+            RoomSort::ParticipantCount,
+            false,
+            &["BBBBBB", "CCCCCC", "AAAAAA", "DDDDDD"],
+        );
+        check(
+            RoomSort::ParticipantCount,
+            true,
+            &["DDDDDD", "AAAAAA", "CCCCCC", "BBBBBB"],
+        );
+        check(
+            RoomSort::CreatedAt,
+            false,
+            &["DDDDDD", "CCCCCC", "BBBBBB", "AAAAAA"],
+        );
+        check(
+            RoomSort::Name,
+            false,
+            &["BBBBBB", "DDDDDD", "AAAAAA", "CCCCCC"],
+        );
+        check(
+            RoomSort::Name,
+            true,
+            &["CCCCCC", "AAAAAA", "DDDDDD", "BBBBBB"],
+        );
+    }
+}

@@ -1,0 +1,192 @@
+//! The CLI config file: named environments with a hub URL and hub serve settings.
+//!
+//! `$XDG_CONFIG_HOME/gambi/config.json` (else `~/.config/gambi/config.json`):
+//!
+//! ```json
+//! { "defaultEnv": "lab",
+//!   "envs": { "lab": { "hubUrl": "http://10.0.0.2:3000",
+//!                      "serve": { "host": "0.0.0.0", "port": 3000 } } } }
+//! ```
+//!
+//! The environment is `--env`, else `GAMBI_ENV`, else `defaultEnv`. A missing file is
+//! fine; a file that does not parse, or an environment name it does not define, is a usage
+//! error (exit 2). Unknown keys are ignored, so files written for the original CLI (with
+//! `endpoint`, `headers`, `noSpecs`, `serve.mdns`) load unchanged.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use etcetera::BaseStrategy;
+use serde::Deserialize;
+
+use crate::error::CliError;
+
+/// The whole file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ConfigFile {
+    /// The environment used when none is named.
+    default_env: Option<String>,
+    /// Environments by name.
+    #[serde(default)]
+    envs: BTreeMap<String, EnvConfig>,
+}
+
+/// One environment.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct EnvConfig {
+    /// Hub URL for client commands.
+    pub(crate) hub_url: Option<String>,
+    /// Settings of `hub serve`.
+    #[serde(default)]
+    pub(crate) serve: ServeConfig,
+}
+
+/// `hub serve` settings of an environment.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub(crate) struct ServeConfig {
+    /// Address to bind.
+    pub(crate) host: Option<String>,
+    /// Port to bind.
+    pub(crate) port: Option<u16>,
+}
+
+/// Where the config file lives, if there is a home directory to put it in.
+pub(crate) fn default_path() -> Option<PathBuf> {
+    etcetera::choose_base_strategy()
+        .ok()
+        .map(|strategy| strategy.config_dir().join("gambi").join("config.json"))
+}
+
+/// The environment chosen by `requested` (`--env` / `GAMBI_ENV`) or the file's default.
+/// `None` when there is no file, or no environment is requested and none is the default.
+pub(crate) fn load(path: &Path, requested: Option<&str>) -> Result<Option<EnvConfig>, CliError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => Some(text),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
+        Err(error) => {
+            return Err(CliError::usage(
+                format!("Cannot read CLI config {}: {error}", path.display()),
+                "Fix the file's permissions or remove it and retry.",
+            ));
+        }
+    };
+    select(path, text.as_deref(), requested)
+}
+
+/// [`load`] on the file's contents (`None` when there is no file).
+fn select(
+    path: &Path,
+    text: Option<&str>,
+    requested: Option<&str>,
+) -> Result<Option<EnvConfig>, CliError> {
+    let requested = requested.map(str::trim).filter(|name| !name.is_empty());
+    let Some(text) = text else {
+        return match requested {
+            Some(name) => Err(CliError::usage(
+                format!(
+                    "Unknown environment '{name}': there is no CLI config at {}.",
+                    path.display()
+                ),
+                "Create the config file with an \"envs\" entry of that name, or drop --env / GAMBI_ENV.",
+            )),
+            None => Ok(None),
+        };
+    };
+    let file: ConfigFile = serde_json::from_str(text).map_err(|error| {
+        CliError::usage(
+            format!("Invalid CLI config in {}: {error}", path.display()),
+            "Fix the config file or remove it and retry.",
+        )
+    })?;
+    let Some(name) = requested.or(file.default_env.as_deref()) else {
+        return Ok(None);
+    };
+    match file.envs.get(name) {
+        Some(env) => Ok(Some(env.clone())),
+        None => {
+            let known: Vec<&str> = file.envs.keys().map(String::as_str).collect();
+            let hint = if known.is_empty() {
+                "The file defines no environments under \"envs\".".to_owned()
+            } else {
+                format!("Known environments: {}.", known.join(", "))
+            };
+            Err(CliError::usage(
+                format!("Unknown environment '{name}' in {}.", path.display()),
+                hint,
+            ))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::Exit;
+
+    const FILE: &str = r#"{
+        "defaultEnv": "lab",
+        "envs": {
+            "lab": {"hubUrl": "http://10.0.0.2:3000", "serve": {"host": "127.0.0.1", "port": 4000, "mdns": true}},
+            "home": {"hubUrl": "http://localhost:3000", "endpoint": "http://localhost:11434", "headers": {}, "noSpecs": true}
+        }
+    }"#;
+
+    fn check(text: Option<&str>, requested: Option<&str>) -> Result<Option<EnvConfig>, CliError> {
+        select(Path::new("/cfg/config.json"), text, requested)
+    }
+
+    #[test]
+    fn environments_are_chosen() {
+        let lab = check(Some(FILE), None)
+            .expect("valid")
+            .expect("the default");
+        assert_eq!(lab.hub_url.as_deref(), Some("http://10.0.0.2:3000"));
+        assert_eq!(
+            lab.serve,
+            ServeConfig {
+                host: Some("127.0.0.1".into()),
+                port: Some(4000)
+            }
+        );
+        let home = check(Some(FILE), Some("home"))
+            .expect("valid")
+            .expect("named");
+        assert_eq!(home.hub_url.as_deref(), Some("http://localhost:3000"));
+        assert_eq!(check(Some("{}"), None).expect("valid"), None);
+        assert_eq!(check(None, None).expect("no file is fine"), None);
+    }
+
+    #[test]
+    fn bad_files_and_unknown_names_are_usage_errors() {
+        let error = check(Some("{not json"), None).expect_err("invalid");
+        assert_eq!(error.exit, Exit::Usage);
+        assert!(
+            error
+                .message
+                .starts_with("Invalid CLI config in /cfg/config.json: ")
+        );
+        assert_eq!(
+            error.hint.as_deref(),
+            Some("Fix the config file or remove it and retry.")
+        );
+
+        let error = check(Some(FILE), Some("nope")).expect_err("unknown");
+        assert_eq!(
+            error.message,
+            "Unknown environment 'nope' in /cfg/config.json."
+        );
+        assert_eq!(
+            error.hint.as_deref(),
+            Some("Known environments: home, lab.")
+        );
+
+        let error = check(None, Some("lab")).expect_err("no file");
+        assert_eq!(error.exit, Exit::Usage);
+
+        let error = check(Some(r#"{"envs": {"a": {"serve": {"port": 70000}}}}"#), None)
+            .expect_err("a port out of range does not parse");
+        assert!(error.message.starts_with("Invalid CLI config"));
+    }
+}
