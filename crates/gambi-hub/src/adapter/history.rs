@@ -18,7 +18,9 @@ pub const MAX_PAGE_LIMIT: u64 = 100;
 
 /// The request's `input` as a list of items, the way OpenAI's `input_items` listing shows
 /// them: a string becomes one user message, message content strings become content parts,
-/// and items without an id get one (`msg_…`, `fc_…`, `fco_…`).
+/// items without an id get one (`msg_…`, `fc_…`, `fco_…`), and messages, function calls and
+/// function call outputs without a status get `completed` (SDKs type it as required on all but
+/// user messages).
 pub fn normalize_input(req: &Value, ids: &IdGen) -> Vec<Value> {
     match req.get("input") {
         Some(Value::String(text)) => vec![json!({
@@ -26,6 +28,7 @@ pub fn normalize_input(req: &Value, ids: &IdGen) -> Vec<Value> {
             "type": "message",
             "role": "user",
             "content": [{"type": "input_text", "text": text}],
+            "status": "completed",
         })],
         Some(Value::Array(items)) => items
             .iter()
@@ -61,6 +64,13 @@ fn normalize_item(item: &Value, ids: &IdGen) -> Value {
             item["id"] = json!(ids.function_call_output());
         }
         _ => {}
+    }
+    if matches!(
+        kind.as_deref(),
+        Some("message" | "function_call" | "function_call_output")
+    ) && item.get("status").is_none_or(Value::is_null)
+    {
+        item["status"] = json!("completed");
     }
     item
 }
@@ -178,7 +188,7 @@ mod tests {
         check_normalize(
             json!({"input": "Hello"}),
             json!([{"id": id("msg", 1), "type": "message", "role": "user",
-                    "content": [{"type": "input_text", "text": "Hello"}]}]),
+                    "content": [{"type": "input_text", "text": "Hello"}], "status": "completed"}]),
         );
         check_normalize(json!({}), json!([]));
     }
@@ -198,15 +208,16 @@ mod tests {
             ]}),
             json!([
                 {"id": id("msg", 1), "type": "message", "role": "developer",
-                 "content": [{"type": "input_text", "text": "Rules"}]},
+                 "content": [{"type": "input_text", "text": "Rules"}], "status": "completed"},
                 {"type": "message", "id": "msg_keep", "role": "user",
-                 "content": [{"type": "input_text", "text": "Hi"}]},
+                 "content": [{"type": "input_text", "text": "Hi"}], "status": "completed"},
                 {"id": id("msg", 2), "type": "message", "role": "assistant",
-                 "content": [{"type": "output_text", "text": "Hello", "annotations": []}]},
+                 "content": [{"type": "output_text", "text": "Hello", "annotations": []}],
+                 "status": "completed"},
                 {"id": id("fc", 3), "type": "function_call", "call_id": "call_1", "name": "f",
-                 "arguments": "{}"},
+                 "arguments": "{}", "status": "completed"},
                 {"id": id("fco", 4), "type": "function_call_output", "call_id": "call_1",
-                 "output": "ok"},
+                 "output": "ok", "status": "completed"},
                 {"type": "reasoning", "id": "rs_1", "summary": []},
             ]),
         );
@@ -235,7 +246,7 @@ mod tests {
                     {"id": "fc_b", "type": "function_call", "status": "completed",
                      "call_id": "call_1", "name": "w", "arguments": "{}"},
                     {"id": id("fco", 1), "type": "function_call_output", "call_id": "call_1",
-                     "output": "sunny"},
+                     "output": "sunny", "status": "completed"},
                 ],
             })
         );

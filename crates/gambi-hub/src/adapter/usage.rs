@@ -85,6 +85,7 @@ pub struct NativeStreamScanner {
     response_id: Option<String>,
     error: bool,
     parsed_events: u64,
+    events: u64,
 }
 
 impl NativeStreamScanner {
@@ -98,6 +99,7 @@ impl NativeStreamScanner {
             response_id: None,
             error: false,
             parsed_events: 0,
+            events: 0,
         }
     }
 
@@ -140,12 +142,19 @@ impl NativeStreamScanner {
         self.parsed_events
     }
 
+    /// How many events were seen so far. In a Responses stream this is the
+    /// `sequence_number` an event appended by the hub carries, as events are numbered from 0.
+    pub fn events_seen(&self) -> u64 {
+        self.events
+    }
+
     fn parse(&mut self, data: &str) -> Option<Value> {
         self.parsed_events += 1;
         serde_json::from_str(data).ok()
     }
 
     fn scan(&mut self, event: &SseEvent) {
+        self.events += 1;
         match self.protocol {
             Protocol::ChatCompletions => self.scan_chat(event),
             Protocol::Responses => self.scan_responses(event),
@@ -466,6 +475,7 @@ mod tests {
         assert_eq!(s.response_id(), Some("resp_1"));
         assert!(s.first_content_seen());
         assert_eq!(s.parsed_events(), 2);
+        assert_eq!(s.events_seen(), 4);
     }
 
     #[test]

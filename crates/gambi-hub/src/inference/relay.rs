@@ -92,7 +92,9 @@ impl Conversion {
 
     fn fail(&mut self, message: &str) -> Bytes {
         match self {
-            Self::Native { protocol, .. } => error_event(*protocol, message),
+            Self::Native {
+                protocol, scanner, ..
+            } => error_event(*protocol, message, scanner.events_seen()),
             Self::ToResponses(stream) => stream.fail(message),
             Self::ToChat(stream) => stream.fail(message),
         }
@@ -115,14 +117,16 @@ impl Conversion {
     }
 }
 
-/// An error event in the client's protocol, for a stream that already started.
-fn error_event(protocol: Protocol, message: &str) -> Bytes {
+/// An error event in the client's protocol, for a stream that already started and has
+/// carried `events` events.
+fn error_event(protocol: Protocol, message: &str, events: u64) -> Bytes {
     let error = json!({"message": message, "type": "server_error", "param": null, "code": "TUNNEL_DISCONNECTED"});
     match protocol {
         Protocol::ChatCompletions => crate::adapter::sse::data_frame(&json!({ "error": error })),
         Protocol::Responses => crate::adapter::sse::event_frame(
             "error",
-            &json!({"type": "error", "code": "server_error", "message": message, "param": null}),
+            &json!({"type": "error", "code": "server_error", "message": message, "param": null,
+                    "sequence_number": events}),
         ),
     }
 }
