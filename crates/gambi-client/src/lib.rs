@@ -56,7 +56,6 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const TCP_KEEPALIVE: Duration = Duration::from_secs(30);
 
 /// Header carrying a participant's session credential.
-const SESSION_HEADER: &str = "x-gambi-session";
 
 /// A client of one hub. Cheap to clone (the connection pool is shared).
 #[derive(Clone)]
@@ -339,7 +338,7 @@ impl<'a> ParticipantsApi<'a> {
     fn request(&self, method: Method, segments: &[&str]) -> RequestBuilder {
         let request = self.client.request(method, segments);
         match self.session {
-            Some(session) => request.header(SESSION_HEADER, session),
+            Some(session) => request.header(proto::SESSION_HEADER, session),
             None => request,
         }
     }

@@ -9,8 +9,6 @@ use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
 use url::Url;
 
-/// Header carrying the session credential returned by registration (Gambi extension).
-pub(crate) const SESSION_HEADER: &str = "x-gambi-session";
 
 /// Time limit of one management call.
 const HUB_TIMEOUT: Duration = Duration::from_secs(10);
@@ -180,7 +178,7 @@ fn with_session(
     session: Option<&str>,
 ) -> reqwest::RequestBuilder {
     match session {
-        Some(token) => request.header(SESSION_HEADER, token),
+        Some(token) => request.header(proto::SESSION_HEADER, token),
         None => request,
     }
 }

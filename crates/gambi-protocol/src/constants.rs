@@ -21,6 +21,10 @@ pub const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Longest silence on a room event stream before the hub writes a keep-alive comment.
 pub const SSE_KEEP_ALIVE: Duration = Duration::from_secs(15);
 
+/// Header carrying a participant's session credential (the `sessionToken` of its
+/// registration), which proves ownership of its id while its tunnel is live.
+pub const SESSION_HEADER: &str = "x-gambi-session";
+
 /// Port the hub listens on by default.
 pub const DEFAULT_HUB_PORT: u16 = 3000;
 

@@ -83,6 +83,17 @@ pub enum ParticipantStatus {
     Offline,
 }
 
+impl ParticipantStatus {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Online => "online",
+            Self::Busy => "busy",
+            Self::Offline => "offline",
+        }
+    }
+}
+
 /// What everyone may see of a participant.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

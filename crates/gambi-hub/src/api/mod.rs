@@ -90,5 +90,5 @@ pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
 
 /// The `x-gambi-session` header: a participant's session credential.
 pub(crate) fn session_header(headers: &HeaderMap) -> Option<&str> {
-    headers.get("x-gambi-session")?.to_str().ok()
+    headers.get(gambi_protocol::SESSION_HEADER)?.to_str().ok()
 }
