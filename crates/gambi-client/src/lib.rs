@@ -55,8 +55,6 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// connection, also with hubs that send no SSE keep-alives.
 const TCP_KEEPALIVE: Duration = Duration::from_secs(30);
 
-/// Header carrying a participant's session credential.
-
 /// A client of one hub. Cheap to clone (the connection pool is shared).
 #[derive(Clone)]
 pub struct Client {

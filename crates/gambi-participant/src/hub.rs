@@ -9,7 +9,6 @@ use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
 use url::Url;
 
-
 /// Time limit of one management call.
 const HUB_TIMEOUT: Duration = Duration::from_secs(10);
 

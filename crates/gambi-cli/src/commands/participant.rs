@@ -34,19 +34,10 @@ pub(crate) async fn heartbeat(args: HeartbeatArgs, ctx: &Context) -> anyhow::Res
         ctx.out.line(&format!(
             "Heartbeat ok for {} ({}).",
             args.participant_id,
-            status_name(envelope.data.status)
+            envelope.data.status.as_str()
         ))?;
     } else {
         ctx.out.value(&envelope)?;
     }
     Ok(())
-}
-
-/// The wire name of a status.
-fn status_name(status: proto::ParticipantStatus) -> &'static str {
-    match status {
-        proto::ParticipantStatus::Online => "online",
-        proto::ParticipantStatus::Busy => "busy",
-        proto::ParticipantStatus::Offline => "offline",
-    }
 }
