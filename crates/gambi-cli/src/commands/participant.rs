@@ -1,7 +1,5 @@
 //! `gambi participant leave|heartbeat`.
 
-use gambi_protocol as proto;
-
 use super::Context;
 use crate::cli::{HeartbeatArgs, LeaveArgs};
 
