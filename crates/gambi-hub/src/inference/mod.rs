@@ -40,6 +40,7 @@ use crate::tunnel::TunnelHandle;
 pub fn routes() -> Router<Hub> {
     Router::new()
         .route("/rooms/{code}/v1/models", get(models))
+        .route("/rooms/{code}/v1/models/{id}", get(model))
         .route("/rooms/{code}/v1/chat/completions", post(chat_completions))
         .route("/rooms/{code}/v1/responses", post(responses))
         .route(
@@ -292,12 +293,44 @@ async fn models(State(hub): State<Hub>, Path(code): Path<String>, headers: Heade
         Ok(room) => room,
         Err(error) => return error.into_response(),
     };
+    axum::Json(proto::ModelList {
+        object: "list".into(),
+        data: model_entries(&room, None),
+    })
+    .into_response()
+}
+
+/// `GET /rooms/{code}/v1/models/{id}`: one connected participant.
+async fn model(
+    State(hub): State<Hub>,
+    Path((code, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let room = match authorize(&hub, &code, &headers).await {
+        Ok(room) => room,
+        Err(error) => return error.into_response(),
+    };
+    match model_entries(&room, Some(&id)).pop() {
+        Some(entry) => axum::Json(entry).into_response(),
+        None => InferenceError::new(
+            http::StatusCode::NOT_FOUND,
+            "invalid_request_error",
+            proto::ErrorCode::ModelNotFound,
+            format!("The model '{id}' does not exist in this room: no connected participant has that id."),
+        )
+        .param("model")
+        .into_response(),
+    }
+}
+
+/// The model entries of the room's routable participants (only `id`, when given).
+fn model_entries(room: &Room, id: Option<&str>) -> Vec<proto::ModelEntry> {
     let now = room.now_ms();
-    let data = room
-        .lock()
+    room.lock()
         .participants
         .values()
         .filter(|participant| participant.available(now))
+        .filter(|participant| id.is_none_or(|id| participant.id == id))
         .map(|participant| {
             let summary = room.participant_summary(participant, now);
             proto::ModelEntry {
@@ -318,12 +351,7 @@ async fn models(State(hub): State<Hub>, Path(code): Path<String>, headers: Heade
                 },
             }
         })
-        .collect();
-    axum::Json(proto::ModelList {
-        object: "list".into(),
-        data,
-    })
-    .into_response()
+        .collect()
 }
 
 async fn unknown_route(Path((code, rest)): Path<(String, String)>) -> Response {
