@@ -238,9 +238,6 @@ impl Create {
                         return Err(error);
                     }
                 };
-                if !request.stream {
-                    log.first_content();
-                }
                 let status = upstream.status;
                 if provider == protocol && matches!(status, 404 | 405 | 501) {
                     let bytes = upstream
