@@ -413,6 +413,21 @@ async fn an_original_participant_ignoring_cancel_keeps_working() {
         0,
         "late frames are not malformed"
     );
+
+    // A streamed answer that ends without ever starting still resolves (the original
+    // never answered such a request).
+    let pending = tokio::spawn(
+        cluster
+            .http
+            .post(format!("{}/chat/completions", cluster.base_url()))
+            .json(&chat_stream("legacy", "nothing"))
+            .send(),
+    );
+    let request = within("request", raw.next_request()).await;
+    raw.end(&request.request_id).await;
+    let response = within("answer", pending).await.unwrap().unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(within("the stream", read_sse(response)).await.is_empty());
 }
 
 /// A participant that accepts a request and then never starts answering, or stops in the
@@ -530,5 +545,98 @@ async fn requests_queued_for_a_participant_that_leaves_fail_at_once() {
     assert!(
         error["message"].as_str().unwrap().contains("'alice'"),
         "{error}"
+    );
+}
+
+/// The hub loses a participant's tunnel in the middle of a stream (as when it times the
+/// tunnel out): the client's stream ends with an error, the runtime aborts the provider
+/// request it was forwarding, reconnects by itself, and serves again.
+#[tokio::test]
+async fn a_runtime_losing_its_tunnel_mid_stream_aborts_the_provider_and_comes_back() {
+    let cluster = one_slot().await;
+    let provider = &cluster.member("alice").provider;
+    provider.push_reply(Reply::text("one two three four").stall_after(2));
+    let mut events = cluster.events().await;
+    let response = cluster
+        .post("/chat/completions", &chat_stream("alice", "hi"))
+        .await;
+    let id = request_id(&response);
+    let mut reader = EventReader::new(response);
+    read_content(&mut reader, 2).await;
+
+    let room = cluster.hub.hub().room(&cluster.code).unwrap();
+    let tunnel = room.lock().participants["alice"].tunnel.clone().unwrap();
+    tunnel.close(
+        gambi_protocol::CLOSE_TIMEOUT,
+        gambi_hub::tunnel::TunnelFailure::Disconnected,
+    );
+
+    let mut rest = Vec::new();
+    while let Some(event) = within("the stream ends", next_sse(&mut reader)).await {
+        rest.push(event);
+    }
+    assert_ends_with_error("/chat/completions", &rest);
+    let seen = within("events", llm_events_of(&mut events, &id)).await;
+    assert_eq!(seen[1].kind, "llm.error");
+    assert_eq!(seen[1].data["stage"], "stream");
+    within("the provider sees the abort", provider.wait_for_abort()).await;
+
+    within(
+        "the runtime reconnects",
+        inference_support::wait_routable(&cluster, "alice"),
+    )
+    .await;
+    slot_is_free(&cluster).await;
+}
+
+/// A client that gives up while its request waits for a slot leaves the queue at once.
+#[tokio::test]
+async fn a_client_leaving_the_queue_frees_its_place() {
+    let cluster = one_slot().await;
+    let provider = &cluster.member("alice").provider;
+    provider.push_reply(Reply::text("one two three").stall_after(1));
+    let response = cluster
+        .post("/chat/completions", &chat_stream("alice", "hi"))
+        .await;
+    let mut reader = EventReader::new(response);
+    read_content(&mut reader, 1).await;
+
+    let scheduler = cluster
+        .hub
+        .hub()
+        .room(&cluster.code)
+        .unwrap()
+        .scheduler()
+        .clone();
+    let queued = tokio::spawn(
+        cluster
+            .http
+            .post(format!("{}/chat/completions", cluster.base_url()))
+            .json(&chat("alice", "queued"))
+            .send(),
+    );
+    within("the request queues", async {
+        while scheduler.queue_len() == 0 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    queued.abort();
+    let _ = queued.await;
+    within("the request leaves the queue", async {
+        while scheduler.queue_len() != 0 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+
+    // The stream finishes being read; the slot then serves the next request.
+    drop(reader);
+    within("the provider sees the abort", provider.wait_for_abort()).await;
+    slot_is_free(&cluster).await;
+    assert_eq!(
+        inference_support::generations(provider).len(),
+        2,
+        "the abandoned request never reached the provider"
     );
 }

@@ -526,3 +526,73 @@ async fn responses_get_room_then_participant_then_request_values() {
     assert_eq!(sent["max_output_tokens"], 9);
     assert_eq!(sent["temperature"], 0.4);
 }
+
+/// The usage-only chunk follows the client's `stream_options` also when the hub adapts a
+/// Responses stream into Chat Completions.
+#[tokio::test]
+async fn an_adapted_chat_stream_has_the_usage_chunk_only_when_asked() {
+    let mut cluster = Cluster::start().await;
+    cluster
+        .join(ParticipantSpec::new("bob", "qwen").provider(|config| {
+            config.protocols = gambi_test_support::Protocols::ResponsesOnly;
+        }))
+        .await;
+    let provider = &cluster.member("bob").provider;
+    for include_usage in [false, true] {
+        provider.push_reply(Reply::tokens(["Hel", "lo"]).usage(4, 2));
+        let mut request = chat_stream("bob", "hi");
+        if include_usage {
+            request["stream_options"] = json!({"include_usage": true});
+        }
+        let response = cluster.post("/chat/completions", &request).await;
+        assert_eq!(response.status(), 200);
+        let events = read_sse(response).await;
+        assert_eq!(events.last().unwrap().data, "[DONE]");
+        let usage_chunks: Vec<Value> = events
+            .iter()
+            .map(inference_support::Sse::json)
+            .filter(|chunk| chunk["choices"] == json!([]))
+            .collect();
+        if include_usage {
+            assert_eq!(usage_chunks.len(), 1, "{events:?}");
+            assert_eq!(usage_chunks[0]["usage"]["prompt_tokens"], 4);
+            assert_eq!(usage_chunks[0]["usage"]["completion_tokens"], 2);
+        } else {
+            assert!(usage_chunks.is_empty(), "{events:?}");
+        }
+        let deltas: Vec<String> = events
+            .iter()
+            .filter_map(|event| chat_delta(&event.json()).map(str::to_owned))
+            .collect();
+        assert_eq!(deltas, ["Hel", "lo"]);
+    }
+}
+
+#[tokio::test]
+async fn the_room_code_is_case_insensitive() {
+    let mut cluster = Cluster::start().await;
+    cluster.join(ParticipantSpec::new("alice", "llama3")).await;
+    let mut events = cluster.events().await;
+    let base = cluster
+        .hub
+        .url_for(&format!("/rooms/{}/v1", cluster.code.to_lowercase()));
+    let response = cluster
+        .http
+        .post(format!("{base}/chat/completions"))
+        .json(&chat("alice", "hi"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let id = inference_support::request_id(&response);
+    // Its events reach a subscriber that spelled the code differently.
+    let seen = inference_support::llm_events_of(&mut events, &id).await;
+    assert_eq!(seen[1].kind, "llm.complete");
+    let response = cluster
+        .http
+        .get(format!("{base}/models"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+}

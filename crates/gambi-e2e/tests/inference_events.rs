@@ -221,6 +221,14 @@ async fn a_stream_broken_by_the_provider_is_an_error_at_stage_stream() {
         assert_eq!(seen[1].data["stage"], "stream");
         assert_eq!(seen[1].data["participantId"], "alice");
         assert_eq!(seen[1].data["model"], "llama3");
+        assert_eq!(seen[1].data["nickname"], "alice (test)");
+        assert!(
+            seen[1].data["endpoint"]
+                .as_str()
+                .unwrap()
+                .starts_with("http://127.0.0.1:")
+        );
+        assert_eq!(seen[1].data["protocol"], seen[0].data["protocol"]);
         assert!(seen[1].data["error"].as_str().unwrap().contains("provider"));
     }
 }
@@ -468,4 +476,47 @@ async fn when_every_participant_fails_the_client_gets_a_json_error() {
             assert_eq!(error.data["stage"], "dispatch");
         }
     }
+}
+
+/// A request that waited for a slot says how long, in its events and in a header.
+#[tokio::test(start_paused = true)]
+async fn queue_wait_is_reported() {
+    let mut cluster = Cluster::start().await;
+    cluster
+        .join(ParticipantSpec::new("alice", "llama3").provider(|config| {
+            config.token_delay = Duration::from_secs(1);
+        }))
+        .await;
+    let provider = &cluster.member("alice").provider;
+    provider.push_replies([
+        Reply::tokens(["a", " b", " c"]).usage(1, 3),
+        Reply::text("second").usage(1, 1),
+    ]);
+    let mut events = cluster.events().await;
+
+    // The first request holds the only slot for at least two token delays.
+    let first = cluster
+        .post("/chat/completions", &chat_stream("alice", "one"))
+        .await;
+    let second = tokio::spawn(
+        cluster
+            .http
+            .post(format!("{}/chat/completions", cluster.base_url()))
+            .json(&chat("alice", "two"))
+            .send(),
+    );
+    let _ = read_sse(first).await;
+    let second = second.await.unwrap().unwrap();
+    assert_eq!(second.status(), 200);
+    let header: u64 = second.headers()["x-gambi-queue-ms"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(header >= 2000, "waited at least two token delays: {header}");
+    let id = request_id(&second);
+    let seen = llm_events_of(&mut events, &id).await;
+    assert_eq!(millis(&seen[0].data["queueMs"]), header);
+    assert_eq!(seen[1].kind, "llm.complete");
+    assert_eq!(millis(&seen[1].data["metrics"]["queueMs"]), header);
 }

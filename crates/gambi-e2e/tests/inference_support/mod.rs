@@ -188,6 +188,8 @@ pub(crate) async fn next_llm(events: &mut EventReader) -> Llm {
         if kind.starts_with("llm.") {
             let envelope = frame.json();
             assert_eq!(envelope["type"], kind.as_str());
+            assert!(envelope["timestamp"].as_u64().is_some(), "{envelope}");
+            assert!(envelope["roomCode"].is_string(), "{envelope}");
             return Llm {
                 kind,
                 data: envelope["data"].clone(),
