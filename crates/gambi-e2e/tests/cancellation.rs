@@ -640,3 +640,68 @@ async fn a_client_leaving_the_queue_frees_its_place() {
         "the abandoned request never reached the provider"
     );
 }
+
+/// Cancelling one request leaves the others on the same tunnel alone.
+#[tokio::test]
+async fn cancelling_one_request_leaves_the_others_alone() {
+    let mut cluster = Cluster::start().await;
+    cluster
+        .join(ParticipantSpec::new("alice", "llama3").slots(2))
+        .await;
+    let provider = &cluster.member("alice").provider;
+    provider.push_replies([
+        Reply::text("one two three four").stall_after(1),
+        Reply::text("x y z w").token_delay(Duration::from_millis(20)),
+    ]);
+    let leaving = cluster
+        .post("/chat/completions", &chat_stream("alice", "leave"))
+        .await;
+    let mut leaving = EventReader::new(leaving);
+    read_content(&mut leaving, 1).await;
+    let staying = cluster
+        .post("/chat/completions", &chat_stream("alice", "stay"))
+        .await;
+    let mut staying = EventReader::new(staying);
+    read_content(&mut staying, 1).await;
+
+    drop(leaving);
+    within("the provider sees the abort", provider.wait_for_abort()).await;
+    let mut rest = Vec::new();
+    while let Some(event) = within("the other stream", next_sse(&mut staying)).await {
+        rest.push(event);
+    }
+    let deltas: Vec<String> = rest
+        .iter()
+        .filter_map(|event| chat_delta(&event.json()).map(str::to_owned))
+        .collect();
+    assert_eq!(deltas, [" y", " z", " w"]);
+    assert_eq!(rest.last().unwrap().data, "[DONE]");
+    assert_eq!(provider.aborted_count(), 1);
+}
+
+/// A hub shutting down ends the streams it relays with an error and stops without waiting
+/// for them.
+#[tokio::test]
+async fn hub_shutdown_ends_streams_promptly() {
+    let cluster = one_slot().await;
+    let provider = &cluster.member("alice").provider;
+    provider.push_reply(Reply::text("one two three").stall_after(1));
+    let response = cluster
+        .post("/chat/completions", &chat_stream("alice", "hi"))
+        .await;
+    let mut reader = EventReader::new(response);
+    read_content(&mut reader, 1).await;
+
+    let Cluster { hub, members, .. } = cluster;
+    within("the hub stops", hub.stop()).await;
+    let mut rest = Vec::new();
+    while let Some(event) = within("the stream ends", next_sse(&mut reader)).await {
+        rest.push(event);
+    }
+    assert_ends_with_error("/chat/completions", &rest);
+    within(
+        "the provider sees the abort",
+        members[0].provider.wait_for_abort(),
+    )
+    .await;
+}

@@ -596,3 +596,56 @@ async fn the_room_code_is_case_insensitive() {
         .unwrap();
     assert_eq!(response.status(), 200);
 }
+
+/// "Online" means fresh heartbeats as well as a tunnel: a participant whose heartbeats
+/// stopped (while its tunnel still answers) is not chosen, until it heartbeats again.
+#[tokio::test(start_paused = true)]
+async fn a_participant_that_misses_its_heartbeats_is_not_chosen() {
+    let config = gambi_hub::HubConfig {
+        queue_timeout: Duration::from_secs(5),
+        ..gambi_hub::HubConfig::default()
+    };
+    let cluster = Cluster::with(config, json!({"name": "Heartbeats"})).await;
+    let mut raw = RawParticipant::join(&cluster, "raw", "raw-model").await;
+    let mut events = cluster.events().await;
+
+    // The tunnel stays alive; the heartbeats stop.
+    for _ in 0..4 {
+        raw.ping().await;
+        tokio::time::advance(proto::HEALTH_CHECK_INTERVAL).await;
+    }
+    loop {
+        let frame = events.next_event().await.unwrap();
+        if frame.event() == Some("participant.offline") {
+            assert_eq!(frame.json()["data"]["participantId"], "raw");
+            break;
+        }
+    }
+    let body: Value = cluster.get("/models").await.json().await.unwrap();
+    assert_eq!(body["data"], json!([]), "not listed while offline");
+    let response = cluster.post("/chat/completions", &chat("raw", "hi")).await;
+    openai_error(response, 504, "QUEUE_TIMEOUT").await;
+
+    // A heartbeat brings it back.
+    inference_support::heartbeat(&cluster, "raw").await;
+    inference_support::wait_routable(&cluster, "raw").await;
+    let pending = tokio::spawn(
+        cluster
+            .http
+            .post(format!("{}/chat/completions", cluster.base_url()))
+            .json(&chat("raw", "hi"))
+            .send(),
+    );
+    let request = raw.next_request().await;
+    raw.start(&request.request_id, 200, "application/json")
+        .await;
+    raw.chunk(
+        &request.request_id,
+        &inference_support::chat_completion_body("back"),
+    )
+    .await;
+    raw.end(&request.request_id).await;
+    let response = pending.await.unwrap().unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(served_by(&response), "raw");
+}

@@ -520,3 +520,55 @@ async fn queue_wait_is_reported() {
     assert_eq!(seen[1].kind, "llm.complete");
     assert_eq!(millis(&seen[1].data["metrics"]["queueMs"]), header);
 }
+
+/// Time to first token is the first piece of content, not the first byte: a provider that
+/// sends the role chunk (or `response.created`) at once and thinks before the first token
+/// gets a TTFT that includes the thinking (the original measured the first byte).
+#[tokio::test(start_paused = true)]
+async fn ttft_is_the_first_token_not_the_first_byte() {
+    let thinking = Duration::from_millis(300);
+    let cluster = Cluster::start().await;
+    let mut raw = inference_support::RawParticipant::join(&cluster, "raw", "raw-model").await;
+    let mut events = cluster.events().await;
+    let role = b"data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"finish_reason\":null}]}\n\n";
+    let created = b"event: response.created\ndata: {\"type\":\"response.created\",\"sequence_number\":0,\"response\":{\"id\":\"resp_t\",\"object\":\"response\",\"status\":\"in_progress\",\"output\":[]}}\n\n";
+    let delta = b"event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\"sequence_number\":1,\"item_id\":\"m\",\"output_index\":0,\"content_index\":0,\"delta\":\"Hi\"}\n\n";
+
+    for path in ["/chat/completions", "/responses"] {
+        let body = if path == "/responses" {
+            responses_stream("raw", "hi")
+        } else {
+            chat_stream("raw", "hi")
+        };
+        let pending = tokio::spawn(
+            cluster
+                .http
+                .post(format!("{}{path}", cluster.base_url()))
+                .json(&body)
+                .send(),
+        );
+        let request = raw.next_request().await;
+        raw.start(&request.request_id, 200, "text/event-stream")
+            .await;
+        let (opening, token): (&[u8], Vec<u8>) = if path == "/responses" {
+            (created, delta.to_vec())
+        } else {
+            (role, inference_support::chat_chunk_event("Hi"))
+        };
+        raw.chunk(&request.request_id, opening).await;
+        // The provider thinks before its first token.
+        tokio::time::sleep(thinking).await;
+        raw.chunk(&request.request_id, &token).await;
+        raw.end(&request.request_id).await;
+        let response = pending.await.unwrap().unwrap();
+        let id = request_id(&response);
+        let _ = read_sse(response).await;
+        let seen = llm_events_of(&mut events, &id).await;
+        assert_eq!(seen[1].kind, "llm.complete");
+        let metrics = &seen[1].data["metrics"];
+        assert!(
+            millis(&metrics["ttftMs"]) >= thinking.as_millis() as u64,
+            "{path}: {metrics}"
+        );
+    }
+}

@@ -306,6 +306,20 @@ pub(crate) async fn register(cluster: &Cluster, id: &str, model: &str) -> Value 
     envelope["data"].clone()
 }
 
+/// Sends participant `id`'s management heartbeat, as the original runtime does.
+pub(crate) async fn heartbeat(cluster: &Cluster, id: &str) {
+    let response = cluster
+        .http
+        .post(cluster.hub.url_for(&format!(
+            "/v1/rooms/{}/participants/{id}/heartbeat",
+            cluster.code
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "heartbeat accepted");
+}
+
 /// A participant runtime written by hand against the original wire protocol: JSON text
 /// frames, base64 chunks, and no knowledge of `tunnel.cancel` (it is read and ignored,
 /// like any frame type the original does not know).
@@ -382,6 +396,12 @@ impl RawParticipant {
             .send(Message::text(frame.to_string()))
             .await
             .unwrap();
+    }
+
+    /// `tunnel.ping`, which keeps the tunnel alive (the hub answers with a pong).
+    pub(crate) async fn ping(&mut self) {
+        self.send(json!({"type": "tunnel.ping", "timestamp": 1}))
+            .await;
     }
 
     /// `tunnel.response.start`.
