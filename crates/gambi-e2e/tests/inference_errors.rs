@@ -309,3 +309,43 @@ async fn lifecycle_on_a_disconnected_participant_is_a_clear_error() {
     let error = openai_error(response, 503, "PARTICIPANT_TUNNEL_NOT_CONNECTED").await;
     assert!(message(&error).contains("'raw'"), "{error}");
 }
+
+/// When the only other participant that could take over a failed request is not
+/// connected, the failover attempt waits in the queue in vain; the client then gets the
+/// failure that actually happened, not "the room is overloaded".
+#[tokio::test(start_paused = true)]
+async fn a_failover_that_waits_in_vain_reports_the_real_failure() {
+    let queue_timeout = Duration::from_secs(5);
+    let config = HubConfig {
+        queue_timeout,
+        ..HubConfig::default()
+    };
+    let mut cluster = Cluster::with(config, json!({"name": "Failover"})).await;
+    cluster.join(ParticipantSpec::new("alice", "llama3")).await;
+    register(&cluster, "ghost", "llama3").await; // same model, never connected
+    cluster.member("alice").provider.shutdown().await;
+    let mut events = cluster.events().await;
+
+    let started = tokio::time::Instant::now();
+    let response = cluster
+        .post("/chat/completions", &chat("llama3", "hi"))
+        .await;
+    assert!(started.elapsed() >= queue_timeout, "the failover waited");
+    let error = openai_error(response, 502, "PROVIDER_ERROR").await;
+    assert!(message(&error).contains("'alice'"), "{error}");
+
+    let request = next_llm(&mut events).await;
+    assert_eq!(request.kind, "llm.request");
+    let failed = next_llm(&mut events).await;
+    assert_eq!(failed.kind, "llm.error");
+    assert_eq!(failed.data["stage"], "dispatch");
+    // Then the next request's events: the failed one had exactly one terminal event.
+    cluster.member("alice").provider.restart().await.unwrap();
+    let response = cluster
+        .post("/chat/completions", &chat("alice", "hi"))
+        .await;
+    assert_eq!(response.status(), 200);
+    let next = next_llm(&mut events).await;
+    assert_eq!(next.kind, "llm.request");
+    assert_ne!(next.request_id(), request.request_id());
+}
