@@ -705,3 +705,42 @@ async fn hub_shutdown_ends_streams_promptly() {
     )
     .await;
 }
+
+/// A participant that leaves while a request waits for its answer hands the request back:
+/// the hub retries it on another participant serving the model, and the client never
+/// sees the failure.
+#[tokio::test]
+async fn a_request_pending_on_a_leaving_participant_goes_to_another() {
+    let mut cluster = one_slot().await;
+    cluster.member("alice").provider.push_reply(Reply::hang());
+    let arrived = cluster.member("alice").provider.request_count() + 1;
+    let pending = tokio::spawn(
+        cluster
+            .http
+            .post(format!("{}/chat/completions", cluster.base_url()))
+            .json(&chat("llama3", "hi"))
+            .send(),
+    );
+    within(
+        "the request reaches alice",
+        cluster.member("alice").provider.wait_for_requests(arrived),
+    )
+    .await;
+    cluster.join(ParticipantSpec::new("bob", "llama3")).await;
+    cluster
+        .member("bob")
+        .provider
+        .push_reply(Reply::text("from bob"));
+
+    within("close", cluster.member("alice").session.close()).await;
+    let response = within("the answer", pending).await.unwrap().unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(served_by(&response), "bob");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["choices"][0]["message"]["content"], "from bob");
+    within(
+        "alice's provider sees the abort",
+        cluster.member("alice").provider.wait_for_abort(),
+    )
+    .await;
+}
