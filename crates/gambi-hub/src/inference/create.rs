@@ -34,7 +34,7 @@ use crate::adapter::{
 };
 use crate::hub::Hub;
 use crate::room::Room;
-use crate::scheduler::{ClientKey, Lease, LeaseRequest, ScheduleError};
+use crate::scheduler::{ClientKey, Lease, LeaseRequest};
 
 /// The request body as it goes to the provider.
 struct Outbound {
@@ -140,7 +140,9 @@ impl Create {
                 .excluding(tried.iter().cloned());
             let mut lease = match room.scheduler().acquire(lease_request).await {
                 Ok(lease) => lease,
-                Err(ScheduleError::NoMatch { excluded: true, .. }) if last_failure.is_some() => {
+                // A failover attempt that finds no other participant (none left, or none
+                // free before the queue timeout) answers with what actually failed.
+                Err(_) if last_failure.is_some() => {
                     return Ok(
                         last_failure.unwrap_or_else(|| StatusCode::BAD_GATEWAY.into_response())
                     );
@@ -238,9 +240,6 @@ impl Create {
                         return Err(error);
                     }
                 };
-                if !request.stream {
-                    log.first_content();
-                }
                 let status = upstream.status;
                 if provider == protocol && matches!(status, 404 | 405 | 501) {
                     let bytes = upstream

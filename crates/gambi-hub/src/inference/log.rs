@@ -93,7 +93,8 @@ impl RequestLog {
         self.provider_protocol = protocol;
     }
 
-    /// Records the first content (first delta of a stream, or the head of a response).
+    /// Records the first content of a stream. A non-streamed answer arrives whole and has
+    /// none: its metrics then have no `ttftMs`, and the speed spans the whole duration.
     pub fn first_content(&mut self) {
         if self.first_content.is_none() {
             self.first_content = Some(Instant::now());
