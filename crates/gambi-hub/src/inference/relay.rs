@@ -113,6 +113,24 @@ impl Conversion {
             Self::ToChat(stream) => stream.usage(),
         }
     }
+
+    /// The error a converted stream ended with (the provider reported one mid-stream, or
+    /// stopped short), if it did: such a request ends with `llm.error`, not `llm.complete`.
+    fn failure(&self) -> Option<String> {
+        match self {
+            Self::Native { .. } => None,
+            Self::ToResponses(stream) => stream
+                .final_response()
+                .filter(|response| response["status"] == "failed")
+                .map(|response| {
+                    response["error"]["message"]
+                        .as_str()
+                        .unwrap_or("The provider's stream failed.")
+                        .to_owned()
+                }),
+            Self::ToChat(stream) => stream.failure().map(str::to_owned),
+        }
+    }
 }
 
 /// An error event in the client's protocol, for a stream that already started.
@@ -217,8 +235,13 @@ impl Relay {
                     }
                     self.lease.succeed();
                     self.remember();
-                    let usage = self.conversion.usage();
-                    self.log.complete(self.upstream.status, usage);
+                    match self.conversion.failure() {
+                        Some(message) => self.log.fail(stage::STREAM, &message),
+                        None => {
+                            let usage = self.conversion.usage();
+                            self.log.complete(self.upstream.status, usage);
+                        }
+                    }
                     return;
                 }
                 BodyEvent::Failed(message) => {
