@@ -224,17 +224,18 @@ impl Relay {
                     if self.conversion.first_content() {
                         self.log.first_content();
                     }
+                    self.remember();
                     if !out.is_empty() && !deliver(&sender, out, grace, &cut_off).await {
                         return self.client_gone(&cut_off);
                     }
                 }
                 BodyEvent::End => {
                     let tail = self.conversion.finish();
+                    self.remember();
                     if !tail.is_empty() && !deliver(&sender, tail, grace, &cut_off).await {
                         return self.client_gone(&cut_off);
                     }
                     self.lease.succeed();
-                    self.remember();
                     match self.conversion.failure() {
                         Some(message) => self.log.fail(stage::STREAM, &message),
                         None => {
@@ -269,22 +270,28 @@ impl Relay {
         }
     }
 
-    fn remember(&self) {
-        let now = u64::try_from(self.hub.clock().now_ms()).unwrap_or_default();
-        match (&self.remember, &self.conversion) {
+    /// Remembers the response as soon as it can, before the client sees what it could act
+    /// on: a native one once the stream names it (the client may retrieve or cancel it
+    /// while it streams), an adapted one once it is final (the client may chain on it as
+    /// soon as it reads the terminal event). Does nothing once done.
+    fn remember(&mut self) {
+        let remembered = match (&self.remember, &self.conversion) {
+            (Remember::Nothing, _) => return,
             (
                 Remember::NativeOwner {
                     room_id,
                     participant_id,
                 },
                 Conversion::Native { scanner, .. },
-            ) => {
-                if let Some(id) = scanner.response_id() {
+            ) => match scanner.response_id() {
+                Some(id) => {
                     self.hub
                         .responses()
                         .insert_native(id, room_id, participant_id);
+                    true
                 }
-            }
+                None => false,
+            },
             (
                 Remember::Adapted {
                     room_id,
@@ -292,8 +299,9 @@ impl Relay {
                     input_items,
                 },
                 Conversion::ToResponses(stream),
-            ) => {
-                if let Some(response) = stream.final_response() {
+            ) => match stream.final_response() {
+                Some(response) => {
+                    let now = u64::try_from(self.hub.clock().now_ms()).unwrap_or_default();
                     let entry = AdaptedResponse {
                         room_id: room_id.clone(),
                         participant_id: participant_id.clone(),
@@ -304,9 +312,14 @@ impl Relay {
                     self.hub
                         .responses()
                         .insert_adapted(stream.response_id(), entry, now);
+                    true
                 }
-            }
-            _ => {}
+                None => false,
+            },
+            _ => true,
+        };
+        if remembered {
+            self.remember = Remember::Nothing;
         }
     }
 }
