@@ -406,6 +406,10 @@ async fn a_responses_stream_becomes_chat_chunks_with_tool_calls_and_usage() {
 
     let sent = body(&generations(&cluster, "hal")[0]);
     assert_eq!(sent["stream"], true);
+    assert!(
+        sent.get("stream_options").is_none(),
+        "a Chat Completions option, not for the Responses provider: {sent}"
+    );
 
     let seen = events.request().await;
     let complete = &seen.last().unwrap()["data"];
@@ -575,4 +579,42 @@ async fn a_provider_error_status_reaches_the_adapted_client_as_is() {
             assert_eq!(terminal["adapted"], true, "{terminal}");
         }
     }
+}
+
+#[tokio::test]
+async fn a_provider_cut_mid_stream_ends_each_adapted_stream_with_an_error() {
+    let cluster = cluster_with(speaking("pat", "llama3", Protocols::ChatOnly)).await;
+    cluster
+        .member("pat")
+        .provider
+        .push_reply(Reply::text("one two three four").fail_after(2, StreamFailure::Disconnect));
+    let mut events = RoomEvents::subscribe(&cluster).await;
+    let request = json!({"model": "llama3", "input": "count", "stream": true});
+    let frames = stream(&cluster, "/responses", &request).await;
+    check_envelope(&frames);
+    assert_eq!(concat(&frames, "response.output_text.delta"), "one two");
+    let last = frames.last().unwrap();
+    assert_eq!(last.event, "response.failed", "{:?}", kinds(&frames));
+    assert_eq!(last.json()["response"]["status"], "failed");
+    let terminal = events.request().await.pop().unwrap();
+    assert_eq!(terminal["type"], "llm.error", "{terminal}");
+    assert_eq!(terminal["data"]["stage"], "stream", "{terminal}");
+
+    let cluster = cluster_with(speaking("quin", "llama3", Protocols::ResponsesOnly)).await;
+    cluster
+        .member("quin")
+        .provider
+        .push_reply(Reply::text("one two three four").fail_after(2, StreamFailure::Disconnect));
+    let mut events = RoomEvents::subscribe(&cluster).await;
+    let request = json!({
+        "model": "llama3",
+        "messages": [{"role": "user", "content": "count"}],
+        "stream": true,
+    });
+    let frames = stream(&cluster, "/chat/completions", &request).await;
+    let last = frames.last().unwrap();
+    assert!(last.json()["error"]["message"].is_string(), "{frames:#?}");
+    assert!(frames.iter().all(|frame| frame.data != "[DONE]"));
+    let terminal = events.request().await.pop().unwrap();
+    assert_eq!(terminal["type"], "llm.error", "{terminal}");
 }

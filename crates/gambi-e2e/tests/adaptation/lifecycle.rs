@@ -536,3 +536,60 @@ async fn a_native_response_still_streaming_can_be_retrieved_and_cancelled() {
     assert_eq!(cancelled["status"], "cancelled", "{cancelled}");
     drop(reader);
 }
+
+#[tokio::test]
+async fn an_adapted_response_outlives_its_participant() {
+    let mut cluster = cluster_with(speaking("nia", "llama3", Protocols::ChatOnly)).await;
+    within(
+        "the second participant",
+        cluster.join(speaking("oz", "qwen", Protocols::Both)),
+    )
+    .await;
+    cluster
+        .member("nia")
+        .provider
+        .push_reply(Reply::text("Noted: blue."));
+    let first = create(
+        &cluster,
+        &json!({"model": "llama3", "input": "My favourite colour is blue."}),
+    )
+    .await;
+    let id = first["id"].as_str().unwrap().to_owned();
+    let mut events = RoomEvents::subscribe(&cluster).await;
+    within(
+        "the session to close",
+        cluster.member("nia").session.close(),
+    )
+    .await;
+    events.until("participant.left").await;
+
+    let (status, retrieved) = get_json(&cluster, &format!("/responses/{id}")).await;
+    assert_eq!(status, 200, "{retrieved}");
+    assert_eq!(retrieved, first);
+
+    // The conversation continues on another participant, which speaks Responses natively:
+    // it gets the whole history as input items.
+    cluster.member("oz").provider.clear_requests();
+    let second = create(
+        &cluster,
+        &json!({"model": "*", "previous_response_id": id, "input": "What is my favourite colour?"}),
+    )
+    .await;
+    assert_eq!(second["status"], "completed", "{second}");
+    let sent = body(&generations(&cluster, "oz")[0]);
+    assert!(sent.get("previous_response_id").is_none(), "{sent}");
+    let input = sent["input"].as_array().unwrap();
+    let texts: Vec<&str> = input
+        .iter()
+        .map(|item| item["content"][0]["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        texts,
+        [
+            "My favourite colour is blue.",
+            "Noted: blue.",
+            "What is my favourite colour?"
+        ]
+    );
+    assert_eq!(input[1]["role"], "assistant");
+}
