@@ -6,7 +6,7 @@
 //! management heartbeat off the loop. It returns why the connection ended; reconnecting
 //! is the session's business.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -38,6 +38,12 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How long a closing handshake may take when leaving.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Most Responses lifecycle calls (retrieve, delete, cancel, input items) forwarded at once.
+/// They do not take a generation slot: the hub sends them without one, because they are
+/// quick and must work while every slot generates (cancelling a response that is streaming
+/// is their point).
+const MAX_LIFECYCLE_IN_FLIGHT: usize = 16;
 
 /// Largest message accepted from the hub (a `tunnel.request` carries a whole request body).
 const MAX_MESSAGE_BYTES: usize = 32 * 1024 * 1024;
@@ -95,6 +101,7 @@ where
         sink,
         frames_tx,
         in_flight: HashMap::new(),
+        lifecycle: HashSet::new(),
         task_requests: HashMap::new(),
         tasks: JoinSet::new(),
         heartbeats: JoinSet::new(),
@@ -151,6 +158,18 @@ where
     end
 }
 
+/// Whether `request` is a Responses lifecycle call rather than a generation.
+fn is_lifecycle(request: &proto::TunnelRequest) -> bool {
+    use proto::tunnel::operation;
+    [
+        operation::RESPONSES_GET,
+        operation::RESPONSES_DELETE,
+        operation::RESPONSES_CANCEL,
+        operation::RESPONSES_INPUT_ITEMS,
+    ]
+    .contains(&request.operation.as_str())
+}
+
 /// State of one connection, owned by the loop in [`run`].
 struct Tunnel<'c, 'a, W> {
     cx: &'c ConnectionContext<'a>,
@@ -159,6 +178,9 @@ struct Tunnel<'c, 'a, W> {
     /// Requests being forwarded, by request id. An entry leaves when its last frame is
     /// written or when it is cancelled; frames of requests not in here are dropped.
     in_flight: HashMap<String, AbortHandle>,
+    /// Which of `in_flight` are Responses lifecycle calls, which take no slot (entries whose
+    /// request left `in_flight` are dropped when the next request arrives).
+    lifecycle: HashSet<String>,
     task_requests: HashMap<tokio::task::Id, String>,
     tasks: JoinSet<()>,
     heartbeats: JoinSet<Result<proto::HeartbeatResponse, HubError>>,
@@ -219,7 +241,23 @@ where
             tracing::warn!(%request_id, "ignoring a request whose id is already in flight");
             return Ok(());
         }
-        if self.in_flight.len() >= self.cx.max_concurrency {
+        let in_flight = &self.in_flight;
+        self.lifecycle.retain(|id| in_flight.contains_key(id));
+        let lifecycle = is_lifecycle(&request);
+        let generating = self.in_flight.len() - self.lifecycle.len();
+        if lifecycle && self.lifecycle.len() >= MAX_LIFECYCLE_IN_FLIGHT {
+            tracing::debug!(%request_id, "refusing a lifecycle call: too many in flight");
+            return self
+                .write_now(proto::ParticipantToHub::ResponseError {
+                    request_id,
+                    stage: STAGE_BUSY.to_owned(),
+                    message: format!(
+                        "participant is busy: {MAX_LIFECYCLE_IN_FLIGHT} lifecycle calls in flight"
+                    ),
+                })
+                .await;
+        }
+        if !lifecycle && generating >= self.cx.max_concurrency {
             tracing::debug!(%request_id, "refusing a request: every slot is taken");
             return self
                 .write_now(proto::ParticipantToHub::ResponseError {
@@ -227,8 +265,7 @@ where
                     stage: STAGE_BUSY.to_owned(),
                     message: format!(
                         "participant is busy: {} of {} slots in use",
-                        self.in_flight.len(),
-                        self.cx.max_concurrency
+                        generating, self.cx.max_concurrency
                     ),
                 })
                 .await;
@@ -246,6 +283,9 @@ where
             async move { forward(&provider, request, timeout, &frames).await }.instrument(span),
         );
         self.task_requests.insert(task.id(), request_id.clone());
+        if lifecycle {
+            self.lifecycle.insert(request_id.clone());
+        }
         self.in_flight.insert(request_id, task);
         Ok(())
     }
@@ -501,6 +541,7 @@ mod tests {
             sink: recorder.clone(),
             frames_tx: frames_tx.clone(),
             in_flight: HashMap::new(),
+            lifecycle: HashSet::new(),
             task_requests: HashMap::new(),
             tasks: JoinSet::new(),
             heartbeats: JoinSet::new(),

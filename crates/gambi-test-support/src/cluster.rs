@@ -25,6 +25,8 @@ pub struct ParticipantSpec {
     pub max_concurrency: u32,
     /// Its runtime defaults.
     pub config: Option<proto::RuntimeConfig>,
+    /// Protocol support to announce instead of what the probe finds.
+    pub capabilities: Option<proto::ParticipantCapabilities>,
 }
 
 impl ParticipantSpec {
@@ -39,6 +41,7 @@ impl ParticipantSpec {
             },
             max_concurrency: 1,
             config: None,
+            capabilities: None,
         }
     }
 
@@ -57,6 +60,13 @@ impl ParticipantSpec {
     /// With runtime defaults.
     pub fn config(mut self, config: proto::RuntimeConfig) -> Self {
         self.config = Some(config);
+        self
+    }
+
+    /// Announcing this protocol support instead of what the probe finds (e.g. `unknown`,
+    /// so the hub learns what the provider lacks from its answers).
+    pub fn capabilities(mut self, capabilities: proto::ParticipantCapabilities) -> Self {
+        self.capabilities = Some(capabilities);
         self
     }
 }
@@ -139,6 +149,7 @@ impl Cluster {
         );
         options.password.clone_from(&self.password);
         options.config = spec.config.clone();
+        options.capabilities = spec.capabilities;
         options.max_concurrency = NonZeroU32::new(spec.max_concurrency).unwrap_or(NonZeroU32::MIN);
         let room = self.hub.hub().room(&self.code).expect("the room exists");
         let mut events = room.subscribe();
@@ -194,6 +205,18 @@ impl Cluster {
     /// When the hub cannot be reached.
     pub async fn get(&self, path: &str) -> reqwest::Response {
         let mut request = self.http.get(format!("{}{path}", self.base_url()));
+        if let Some(password) = &self.password {
+            request = request.bearer_auth(password);
+        }
+        request.send().await.expect("the hub answers")
+    }
+
+    /// `DELETE {base_url}{path}`.
+    ///
+    /// # Panics
+    /// When the hub cannot be reached.
+    pub async fn delete(&self, path: &str) -> reqwest::Response {
+        let mut request = self.http.delete(format!("{}{path}", self.base_url()));
         if let Some(password) = &self.password {
             request = request.bearer_auth(password);
         }

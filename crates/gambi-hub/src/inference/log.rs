@@ -88,9 +88,11 @@ impl RequestLog {
         }
     }
 
-    /// Switches to the other protocol (after the provider turned out to lack a route).
+    /// Switches to the other protocol (after the provider turned out to lack a route). The
+    /// missing route's answer was not content: the first content is measured again.
     pub fn set_provider_protocol(&mut self, protocol: LlmProtocol) {
         self.provider_protocol = protocol;
+        self.first_content = None;
     }
 
     /// Records the first content of a stream. A non-streamed answer arrives whole and has

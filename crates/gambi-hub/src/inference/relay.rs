@@ -115,6 +115,24 @@ impl Conversion {
             Self::ToChat(stream) => stream.usage(),
         }
     }
+
+    /// The error a converted stream ended with (the provider reported one mid-stream, or
+    /// stopped short), if it did: such a request ends with `llm.error`, not `llm.complete`.
+    fn failure(&self) -> Option<String> {
+        match self {
+            Self::Native { .. } => None,
+            Self::ToResponses(stream) => stream
+                .final_response()
+                .filter(|response| response["status"] == "failed")
+                .map(|response| {
+                    response["error"]["message"]
+                        .as_str()
+                        .unwrap_or("The provider's stream failed.")
+                        .to_owned()
+                }),
+            Self::ToChat(stream) => stream.failure().map(str::to_owned),
+        }
+    }
 }
 
 /// An error event in the client's protocol, for a stream that already started and has
@@ -210,19 +228,25 @@ impl Relay {
                     if self.conversion.first_content() {
                         self.log.first_content();
                     }
+                    self.remember();
                     if !out.is_empty() && !deliver(&sender, out, grace, &cut_off).await {
                         return self.client_gone(&cut_off);
                     }
                 }
                 BodyEvent::End => {
                     let tail = self.conversion.finish();
+                    self.remember();
                     if !tail.is_empty() && !deliver(&sender, tail, grace, &cut_off).await {
                         return self.client_gone(&cut_off);
                     }
                     self.lease.succeed();
-                    self.remember();
-                    let usage = self.conversion.usage();
-                    self.log.complete(self.upstream.status, usage);
+                    match self.conversion.failure() {
+                        Some(message) => self.log.fail(stage::STREAM, &message),
+                        None => {
+                            let usage = self.conversion.usage();
+                            self.log.complete(self.upstream.status, usage);
+                        }
+                    }
                     return;
                 }
                 BodyEvent::Failed(message) => {
@@ -250,22 +274,28 @@ impl Relay {
         }
     }
 
-    fn remember(&self) {
-        let now = u64::try_from(self.hub.clock().now_ms()).unwrap_or_default();
-        match (&self.remember, &self.conversion) {
+    /// Remembers the response as soon as it can, before the client sees what it could act
+    /// on: a native one once the stream names it (the client may retrieve or cancel it
+    /// while it streams), an adapted one once it is final (the client may chain on it as
+    /// soon as it reads the terminal event). Does nothing once done.
+    fn remember(&mut self) {
+        let remembered = match (&self.remember, &self.conversion) {
+            (Remember::Nothing, _) => return,
             (
                 Remember::NativeOwner {
                     room_id,
                     participant_id,
                 },
                 Conversion::Native { scanner, .. },
-            ) => {
-                if let Some(id) = scanner.response_id() {
+            ) => match scanner.response_id() {
+                Some(id) => {
                     self.hub
                         .responses()
                         .insert_native(id, room_id, participant_id);
+                    true
                 }
-            }
+                None => false,
+            },
             (
                 Remember::Adapted {
                     room_id,
@@ -273,8 +303,9 @@ impl Relay {
                     input_items,
                 },
                 Conversion::ToResponses(stream),
-            ) => {
-                if let Some(response) = stream.final_response() {
+            ) => match stream.final_response() {
+                Some(response) => {
+                    let now = u64::try_from(self.hub.clock().now_ms()).unwrap_or_default();
                     let entry = AdaptedResponse {
                         room_id: room_id.clone(),
                         participant_id: participant_id.clone(),
@@ -285,9 +316,14 @@ impl Relay {
                     self.hub
                         .responses()
                         .insert_adapted(stream.response_id(), entry, now);
+                    true
                 }
-            }
-            _ => {}
+                None => false,
+            },
+            _ => true,
+        };
+        if remembered {
+            self.remember = Remember::Nothing;
         }
     }
 }

@@ -29,6 +29,7 @@ pub struct ResponsesToChatStream {
     usage: Option<Value>,
     first_content: bool,
     final_response: Option<Value>,
+    failure: Option<String>,
     malformed: u64,
 }
 
@@ -61,6 +62,7 @@ impl ResponsesToChatStream {
             usage: None,
             first_content: false,
             final_response: None,
+            failure: None,
             malformed: 0,
         }
     }
@@ -123,6 +125,11 @@ impl ResponsesToChatStream {
     /// The provider's final Response object, once it arrived.
     pub fn final_response(&self) -> Option<&Value> {
         self.final_response.as_ref()
+    }
+
+    /// The error the stream ended with (the provider failed, or stopped short), if it did.
+    pub fn failure(&self) -> Option<&str> {
+        self.failure.as_deref()
     }
 
     /// Upstream events skipped because their data was not JSON.
@@ -460,6 +467,7 @@ impl ResponsesToChatStream {
             "code": code,
         }});
         write_data_frame(out, &frame);
+        self.failure = Some(message.to_owned());
         self.done = true;
     }
 }
