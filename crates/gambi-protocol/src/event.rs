@@ -145,8 +145,8 @@ pub struct LlmRequestEvent {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LlmMetrics {
-    /// Time from dispatch to the first content (first content delta for streams, the
-    /// response head for non-streamed requests).
+    /// Time from dispatch to the first content: the first content delta of a stream, or
+    /// the answer itself for a non-streamed request.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ttft_ms: Option<u64>,
     /// Time from dispatch to the end of the response.
@@ -160,7 +160,8 @@ pub struct LlmMetrics {
     /// Prompt plus generated tokens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub total_tokens: Option<u64>,
-    /// Generated tokens per second of generation time.
+    /// Generated tokens per second of generation time (from the first content delta to the
+    /// end for streams; the whole duration for non-streamed requests).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tokens_per_second: Option<f64>,
     /// Time spent waiting for a free slot.

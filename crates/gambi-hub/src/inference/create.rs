@@ -353,6 +353,7 @@ impl Exchange<'_> {
                     .into_response();
             }
         };
+        log.answered();
         let usage = usage_from_bytes(&bytes);
         if !success || self.protocol == self.provider {
             if success && self.protocol == LlmProtocol::OpenResponses {

@@ -42,6 +42,7 @@ pub struct RequestLog {
     attempt: u32,
     started: Instant,
     first_content: Option<Instant>,
+    answered: Option<Instant>,
     finished: bool,
 }
 
@@ -84,6 +85,7 @@ impl RequestLog {
             attempt,
             started: Instant::now(),
             first_content: None,
+            answered: None,
             finished: false,
         }
     }
@@ -93,10 +95,19 @@ impl RequestLog {
     pub fn set_provider_protocol(&mut self, protocol: LlmProtocol) {
         self.provider_protocol = protocol;
         self.first_content = None;
+        self.answered = None;
     }
 
-    /// Records the first content of a stream. A non-streamed answer arrives whole and has
-    /// none: its metrics then have no `ttftMs`, and the speed spans the whole duration.
+    /// Records that a non-streamed answer arrived (its head; the body follows at once).
+    /// Its `ttftMs` is then the time until the answer, and since the tokens arrive
+    /// together, its speed spans the whole duration.
+    pub fn answered(&mut self) {
+        if self.answered.is_none() {
+            self.answered = Some(Instant::now());
+        }
+    }
+
+    /// Records the first content delta of a stream.
     pub fn first_content(&mut self) {
         if self.first_content.is_none() {
             self.first_content = Some(Instant::now());
@@ -107,8 +118,9 @@ impl RequestLog {
         let now = Instant::now();
         let first = self.first_content.map(|at| millis(at - self.started));
         let metrics = Metrics::compute(0, first, millis(now - self.started), usage);
+        let answered = self.answered.map(|at| millis(at - self.started));
         proto::LlmMetrics {
-            ttft_ms: metrics.ttft_ms,
+            ttft_ms: metrics.ttft_ms.or(answered),
             duration_ms: metrics.duration_ms,
             input_tokens: metrics.input_tokens,
             output_tokens: metrics.output_tokens,
