@@ -247,6 +247,67 @@ async fn a_stream_broken_by_the_provider_is_an_error_at_stage_stream() {
 }
 
 #[tokio::test]
+async fn a_native_stream_carrying_a_provider_error_event_is_an_error_at_stage_stream() {
+    let mut cluster = Cluster::start().await;
+    cluster.join(ParticipantSpec::new("alice", "llama3")).await;
+    let provider = &cluster.member("alice").provider;
+    let mut events = cluster.events().await;
+
+    for path in ["/chat/completions", "/responses"] {
+        provider.push_reply(
+            Reply::text("one two three four five").fail_after(2, StreamFailure::ErrorEvent),
+        );
+        let body = if path == "/responses" {
+            responses_stream("alice", "hi")
+        } else {
+            chat_stream("alice", "hi")
+        };
+        let response = cluster.post(path, &body).await;
+        assert_eq!(response.status(), 200);
+        let id = request_id(&response);
+        let _ = within("the stream ends", read_sse(response)).await;
+        let seen = within("events", llm_events_of(&mut events, &id)).await;
+        assert_eq!(seen.len(), 2, "{seen:?}");
+        assert_eq!(seen[1].kind, "llm.error", "{path}: {seen:?}");
+        assert_eq!(seen[1].data["stage"], "stream");
+    }
+}
+
+#[tokio::test]
+async fn a_tunnel_lost_mid_stream_is_reported_as_such_to_the_client() {
+    let mut cluster = Cluster::start().await;
+    cluster.join(ParticipantSpec::new("alice", "llama3")).await;
+    cluster
+        .member("alice")
+        .provider
+        .push_reply(Reply::text("one two three").stall_after(1));
+    let response = cluster
+        .post("/chat/completions", &chat_stream("alice", "hi"))
+        .await;
+    assert_eq!(response.status(), 200);
+    let mut reader = gambi_test_support::sse::EventReader::new(response);
+    let first = within("first chunk", inference_support::next_sse(&mut reader))
+        .await
+        .unwrap();
+    assert!(first.json().get("choices").is_some(), "{first:?}");
+    let room = cluster.hub.hub().room(&cluster.code).unwrap();
+    let tunnel = room.lock().participants["alice"].tunnel.clone().unwrap();
+    tunnel.close(
+        gambi_protocol::CLOSE_TIMEOUT,
+        gambi_hub::tunnel::TunnelFailure::Disconnected,
+    );
+    let mut last = None;
+    while let Some(event) =
+        within("the stream ends", inference_support::next_sse(&mut reader)).await
+    {
+        last = Some(event);
+    }
+    let error = last.expect("an error event").json();
+    assert_eq!(error["error"]["code"], "TUNNEL_DISCONNECTED", "{error}");
+    assert_eq!(error["error"]["type"], "server_error", "{error}");
+}
+
+#[tokio::test]
 async fn a_provider_failing_before_any_content_is_an_error_at_stage_dispatch() {
     let mut cluster = Cluster::start().await;
     cluster.join(ParticipantSpec::new("alice", "llama3")).await;

@@ -25,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::filter::UsageChunkFilter;
 use super::log::RequestLog;
-use super::upstream::{BodyEvent, Upstream};
+use super::upstream::{BodyEvent, Failure, Upstream};
 use crate::adapter::store::AdaptedResponse;
 use crate::adapter::usage::{NativeStreamScanner, Protocol, TokenUsage};
 use crate::adapter::{ChatToResponsesStream, ResponsesToChatStream};
@@ -90,13 +90,13 @@ impl Conversion {
         }
     }
 
-    fn fail(&mut self, message: &str) -> Bytes {
+    fn fail(&mut self, failure: &Failure) -> Bytes {
         match self {
             Self::Native {
                 protocol, scanner, ..
-            } => error_event(*protocol, message, scanner.events_seen()),
-            Self::ToResponses(stream) => stream.fail(message),
-            Self::ToChat(stream) => stream.fail(message),
+            } => error_event(*protocol, failure, scanner.events_seen()),
+            Self::ToResponses(stream) => stream.fail(&failure.message),
+            Self::ToChat(stream) => stream.fail(&failure.message),
         }
     }
 
@@ -120,7 +120,9 @@ impl Conversion {
     /// stopped short), if it did: such a request ends with `llm.error`, not `llm.complete`.
     fn failure(&self) -> Option<String> {
         match self {
-            Self::Native { .. } => None,
+            Self::Native { scanner, .. } => scanner
+                .error_seen()
+                .then(|| "The provider reported an error in its stream.".to_owned()),
             Self::ToResponses(stream) => stream
                 .final_response()
                 .filter(|response| response["status"] == "failed")
@@ -137,13 +139,16 @@ impl Conversion {
 
 /// An error event in the client's protocol, for a stream that already started and has
 /// carried `events` events.
-fn error_event(protocol: Protocol, message: &str, events: u64) -> Bytes {
-    let error = json!({"message": message, "type": "server_error", "param": null, "code": "TUNNEL_DISCONNECTED"});
+fn error_event(protocol: Protocol, failure: &Failure, events: u64) -> Bytes {
+    let code = failure.code.as_str();
+    let message = failure.message.as_str();
     match protocol {
-        Protocol::ChatCompletions => crate::adapter::sse::data_frame(&json!({ "error": error })),
+        Protocol::ChatCompletions => crate::adapter::sse::data_frame(&json!({
+            "error": {"message": message, "type": "server_error", "param": null, "code": code}
+        })),
         Protocol::Responses => crate::adapter::sse::event_frame(
             "error",
-            &json!({"type": "error", "code": "server_error", "message": message, "param": null,
+            &json!({"type": "error", "code": code, "message": message, "param": null,
                     "sequence_number": events}),
         ),
     }
@@ -219,7 +224,10 @@ impl Relay {
             let event = tokio::select! {
                 biased;
                 () = sender.closed() => return self.client_gone(&cut_off),
-                () = shutdown.cancelled() => BodyEvent::Failed("Hub shutting down.".into()),
+                () = shutdown.cancelled() => BodyEvent::Failed(Failure::new(
+                    proto::ErrorCode::InternalError,
+                    "Hub shutting down.",
+                )),
                 event = self.upstream.next() => event,
             };
             match event {
@@ -249,9 +257,9 @@ impl Relay {
                     }
                     return;
                 }
-                BodyEvent::Failed(message) => {
-                    let tail = self.conversion.fail(&message);
-                    self.log.fail(stage::STREAM, &message);
+                BodyEvent::Failed(failure) => {
+                    let tail = self.conversion.fail(&failure);
+                    self.log.fail(stage::STREAM, &failure.message);
                     let _ = deliver(&sender, tail, grace, &cut_off).await;
                     return;
                 }

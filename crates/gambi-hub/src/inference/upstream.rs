@@ -8,7 +8,7 @@ use bytes::{Bytes, BytesMut};
 use gambi_protocol as proto;
 use tokio::time::timeout;
 
-use crate::tunnel::{ResponseStream, TunnelEvent, TunnelHandle};
+use crate::tunnel::{ResponseStream, TunnelEvent, TunnelFailure, TunnelHandle};
 
 /// Why a request failed before its response started.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,7 +27,39 @@ pub enum BodyEvent {
     /// The body is complete.
     End,
     /// The response failed; nothing follows.
-    Failed(String),
+    Failed(Failure),
+}
+
+/// Why a started response failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// Our error code for it.
+    pub code: proto::ErrorCode,
+    /// What failed, in words.
+    pub message: String,
+}
+
+impl Failure {
+    /// A failure with `code` and `message`.
+    pub fn new(code: proto::ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<TunnelFailure> for Failure {
+    fn from(failure: TunnelFailure) -> Self {
+        let code = match failure {
+            TunnelFailure::Participant { .. } => proto::ErrorCode::ProviderError,
+            TunnelFailure::Disconnected | TunnelFailure::Superseded | TunnelFailure::Removed => {
+                proto::ErrorCode::TunnelDisconnected
+            }
+            TunnelFailure::Shutdown | TunnelFailure::Overflow => proto::ErrorCode::InternalError,
+        };
+        Self::new(code, failure.to_string())
+    }
 }
 
 /// A response whose head has arrived.
@@ -106,9 +138,12 @@ impl Upstream {
         match timeout(self.idle_timeout, self.stream.next()).await {
             Err(_) => {
                 self.ended = true;
-                BodyEvent::Failed(format!(
-                    "The participant sent nothing for {} s.",
-                    self.idle_timeout.as_secs()
+                BodyEvent::Failed(Failure::new(
+                    proto::ErrorCode::ProviderError,
+                    format!(
+                        "The participant sent nothing for {} s.",
+                        self.idle_timeout.as_secs()
+                    ),
                 ))
             }
             Ok(Some(TunnelEvent::Chunk(bytes))) => BodyEvent::Chunk(bytes),
@@ -120,7 +155,7 @@ impl Upstream {
             Ok(Some(TunnelEvent::Start { .. })) => BodyEvent::Chunk(Bytes::new()),
             Ok(Some(TunnelEvent::Error(failure))) => {
                 self.ended = true;
-                BodyEvent::Failed(failure.to_string())
+                BodyEvent::Failed(failure.into())
             }
         }
     }
@@ -139,7 +174,7 @@ impl Upstream {
                     body.extend_from_slice(&bytes);
                 }
                 BodyEvent::End => return Ok(body.freeze()),
-                BodyEvent::Failed(message) => return Err(message),
+                BodyEvent::Failed(failure) => return Err(failure.message),
             }
         }
     }
