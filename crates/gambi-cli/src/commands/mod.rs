@@ -3,6 +3,7 @@
 
 pub(crate) mod events;
 pub(crate) mod hub;
+pub(crate) mod join;
 pub(crate) mod participant;
 pub(crate) mod room;
 
