@@ -610,7 +610,7 @@ impl<'a> Printer<'a> {
             }
             SessionEvent::TunnelLost { message } => {
                 if out.is_text() {
-                    out.line(&format!("Lost the tunnel: {message}."))?;
+                    out.line(&format!("Lost the tunnel: {message}"))?;
                 } else {
                     out.event("tunnel_lost", &plan.who_and(json!({ "message": message })))?;
                 }

@@ -781,3 +781,36 @@ async fn a_lost_tunnel_reconnects_until_a_signal() {
         "{kinds:?}"
     );
 }
+
+#[tokio::test]
+async fn text_mode_reports_a_lost_tunnel_and_the_retries() {
+    let hub = TestHub::start().await;
+    let url = hub.url();
+    let room = create_room(&url, "Lab", None).await;
+    let provider = FakeProvider::builder().start().await;
+    let endpoint = provider.base_url();
+    let sandbox = Sandbox::new();
+    let mut args = join_args(&url, &room.code, &endpoint);
+    args.extend(["--format", "text", "--quiet"]);
+    let mut join = sandbox.spawn(&args);
+    assert!(join.line().await.starts_with("Joined room "));
+    // `--quiet` drops "Press Ctrl+C to leave."
+    assert_eq!(join.line().await, "Tunnel connected; serving requests.");
+
+    hub.stop().await;
+    assert_eq!(
+        join.line().await,
+        "Lost the tunnel: hub closed the tunnel (1001 Hub shutting down.)"
+    );
+    let retry = join.line().await;
+    assert!(retry.starts_with("Reconnecting in "), "{retry}");
+    assert!(
+        retry.contains(" s (attempt 1): hub closed the tunnel"),
+        "{retry}"
+    );
+
+    join.signal(Signal::SIGINT);
+    let (status, rest, stderr) = join.wait().await;
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert_eq!(rest.last(), Some(&format!("Left room {}.", room.code)));
+}
