@@ -1,19 +1,24 @@
-//! The CLI config file: named environments with a hub URL and hub serve settings.
+//! The CLI config file: named environments with a hub URL, provider settings for
+//! `participant join` and hub serve settings.
 //!
 //! `$XDG_CONFIG_HOME/gambi/config.json` (else `~/.config/gambi/config.json`):
 //!
 //! ```json
 //! { "defaultEnv": "lab",
 //!   "envs": { "lab": { "hubUrl": "http://10.0.0.2:3000",
+//!                      "endpoint": "http://localhost:11434",
+//!                      "headers": { "Authorization": "Bearer sk-..." },
+//!                      "noSpecs": false,
 //!                      "serve": { "host": "0.0.0.0", "port": 3000 } } } }
 //! ```
 //!
 //! The environment is `--env`, else `GAMBI_ENV`, else `defaultEnv`. A missing file is
 //! fine; a file that does not parse, or an environment name it does not define, is a usage
 //! error (exit 2). Unknown keys are ignored, so files written for the original CLI (with
-//! `endpoint`, `headers`, `noSpecs`, `serve.mdns`) load unchanged.
+//! `serve.mdns`) load unchanged.
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::path::{Path, PathBuf};
 
 use etcetera::BaseStrategy;
@@ -38,9 +43,30 @@ struct ConfigFile {
 pub(crate) struct EnvConfig {
     /// Hub URL for client commands.
     pub(crate) hub_url: Option<String>,
+    /// Provider endpoint for `participant join`.
+    pub(crate) endpoint: Option<String>,
+    /// Provider headers for `participant join` (credentials: kept on this machine).
+    #[serde(default)]
+    pub(crate) headers: ProviderHeaders,
+    /// Whether `participant join` keeps the machine's specs to itself.
+    #[serde(default)]
+    pub(crate) no_specs: bool,
     /// Settings of `hub serve`.
     #[serde(default)]
     pub(crate) serve: ServeConfig,
+}
+
+/// Provider headers by name. Their values are credentials: `Debug` shows only the names.
+#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub(crate) struct ProviderHeaders(pub(crate) BTreeMap<String, String>);
+
+impl fmt::Debug for ProviderHeaders {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(self.0.keys().map(|name| (name, "[redacted]")))
+            .finish()
+    }
 }
 
 /// `hub serve` settings of an environment.
@@ -129,7 +155,8 @@ mod tests {
         "defaultEnv": "lab",
         "envs": {
             "lab": {"hubUrl": "http://10.0.0.2:3000", "serve": {"host": "127.0.0.1", "port": 4000, "mdns": true}},
-            "home": {"hubUrl": "http://localhost:3000", "endpoint": "http://localhost:11434", "headers": {}, "noSpecs": true}
+            "home": {"hubUrl": "http://localhost:3000", "endpoint": "http://localhost:11434",
+                     "headers": {"Authorization": "Bearer sk-home"}, "noSpecs": true}
         }
     }"#;
 
@@ -154,6 +181,15 @@ mod tests {
             .expect("valid")
             .expect("named");
         assert_eq!(home.hub_url.as_deref(), Some("http://localhost:3000"));
+        assert_eq!(home.endpoint.as_deref(), Some("http://localhost:11434"));
+        assert!(home.no_specs && !lab.no_specs);
+        assert_eq!(
+            home.headers.0.get("Authorization").map(String::as_str),
+            Some("Bearer sk-home")
+        );
+        assert!(lab.headers.0.is_empty());
+        let debug = format!("{home:?}");
+        assert!(debug.contains("Authorization") && !debug.contains("sk-home"));
         assert_eq!(check(Some("{}"), None).expect("valid"), None);
         assert_eq!(check(None, None).expect("no file is fine"), None);
     }

@@ -100,6 +100,9 @@ async fn run(command: Command, ctx: &Context) -> anyhow::Result<()> {
         Command::Room(RoomCommand::Create(args)) => commands::room::create(args, ctx).await,
         Command::Room(RoomCommand::List(args)) => commands::room::list(args, ctx).await,
         Command::Room(RoomCommand::Get(args)) => commands::room::get(args, ctx).await,
+        Command::Participant(ParticipantCommand::Join(args)) => {
+            commands::join::join(*args, ctx).await
+        }
         Command::Participant(ParticipantCommand::Leave(args)) => {
             commands::participant::leave(args, ctx).await
         }

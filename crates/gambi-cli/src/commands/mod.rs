@@ -3,11 +3,15 @@
 
 pub(crate) mod events;
 pub(crate) mod hub;
+pub(crate) mod join;
 pub(crate) mod participant;
 pub(crate) mod room;
 
+use std::io::Read as _;
+
 use gambi_client::Client;
 use gambi_protocol as proto;
+use serde_json::Value;
 
 use crate::config::EnvConfig;
 use crate::error::CliError;
@@ -42,4 +46,42 @@ impl Context {
             None => client,
         })
     }
+}
+
+/// What stands in for a secret (a password, a provider header) in printed payloads.
+pub(crate) const REDACTED: &str = "[redacted]";
+
+/// Reads and validates runtime defaults (a [`proto::RuntimeConfig`]) from a JSON file, or
+/// from stdin for `-`. `what` names the config in messages, e.g. `room config`.
+pub(crate) fn read_runtime_config(
+    source: &str,
+    what: &str,
+) -> Result<proto::RuntimeConfig, CliError> {
+    let (label, read) = if source == "-" {
+        let mut text = String::new();
+        let read = std::io::stdin().read_to_string(&mut text).map(|_| text);
+        ("stdin".to_owned(), read)
+    } else {
+        (source.to_owned(), std::fs::read_to_string(source))
+    };
+    let text = read.map_err(|error| {
+        CliError::usage(
+            format!("Cannot read {what} {label}: {error}"),
+            "Pass --config a readable JSON file, or - to read it from stdin.",
+        )
+    })?;
+    let value: Value = serde_json::from_str(&text).map_err(|error| {
+        CliError::usage(
+            format!("Invalid {what} in {label}: {error}"),
+            "The config must be a JSON object.",
+        )
+    })?;
+    proto::RuntimeConfig::parse(&value).map_err(|errors| {
+        CliError::usage(
+            format!("Invalid {what} in {label}: {}", errors.summary()),
+            "Allowed fields: temperature (0-2), top_p (0-1), max_tokens (positive integer), \
+             stop (array of strings), frequency_penalty and presence_penalty (-2 to 2), \
+             seed (integer), instructions (non-empty string).",
+        )
+    })
 }

@@ -1,19 +1,14 @@
 //! `gambi room create|list|get`.
 
-use std::cmp::Ordering;
-use std::io::Read as _;
-
 use gambi_protocol as proto;
 use serde::Serialize;
 use serde_json::Value;
+use std::cmp::Ordering;
 
-use super::Context;
+use super::{Context, REDACTED, read_runtime_config};
 use crate::cli::{CreateArgs, GetArgs, ListArgs, RoomSort};
 use crate::error::CliError;
 use crate::output::{Output, iso_time};
-
-/// What stands in for a password in printed payloads.
-const REDACTED: &str = "[redacted]";
 
 /// Runs `gambi room create`.
 pub(crate) async fn create(args: CreateArgs, ctx: &Context) -> anyhow::Result<()> {
@@ -22,7 +17,10 @@ pub(crate) async fn create(args: CreateArgs, ctx: &Context) -> anyhow::Result<()
         return Err(CliError::usage("Room name is required.", "Pass --name <NAME>.").into());
     }
     let defaults = match &args.config {
-        Some(source) => Some(read_runtime_config(source)?),
+        Some(source) => Some(
+            serde_json::to_value(read_runtime_config(source, "room config")?)
+                .unwrap_or(Value::Null),
+        ),
         None => None,
     };
     let request = proto::CreateRoomRequest {
@@ -71,38 +69,6 @@ pub(crate) async fn create(args: CreateArgs, ctx: &Context) -> anyhow::Result<()
 struct DryRun<'a> {
     hub_url: &'a str,
     payload: &'a proto::CreateRoomRequest,
-}
-
-/// Reads and validates runtime defaults from a JSON file, or stdin for `-`.
-fn read_runtime_config(source: &str) -> Result<Value, CliError> {
-    let (label, read) = if source == "-" {
-        let mut text = String::new();
-        let read = std::io::stdin().read_to_string(&mut text).map(|_| text);
-        ("stdin".to_owned(), read)
-    } else {
-        (source.to_owned(), std::fs::read_to_string(source))
-    };
-    let text = read.map_err(|error| {
-        CliError::usage(
-            format!("Cannot read room config {label}: {error}"),
-            "Pass --config a readable JSON file, or - to read it from stdin.",
-        )
-    })?;
-    let value: Value = serde_json::from_str(&text).map_err(|error| {
-        CliError::usage(
-            format!("Invalid room config in {label}: {error}"),
-            "The config must be a JSON object.",
-        )
-    })?;
-    let config = proto::RuntimeConfig::parse(&value).map_err(|errors| {
-        CliError::usage(
-            format!("Invalid room config in {label}: {}", errors.summary()),
-            "Allowed fields: temperature (0-2), top_p (0-1), max_tokens (positive integer), \
-             stop (array of strings), frequency_penalty and presence_penalty (-2 to 2), \
-             seed (integer), instructions (non-empty string).",
-        )
-    })?;
-    Ok(serde_json::to_value(config).unwrap_or(Value::Null))
 }
 
 /// Runs `gambi room list`.

@@ -8,6 +8,7 @@
 mod events;
 mod global;
 mod hub_serve;
+mod join;
 mod participant;
 mod room;
 
@@ -19,7 +20,7 @@ use gambi_client::Client;
 use gambi_protocol as proto;
 use serde_json::Value;
 use tempfile::TempDir;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdout, Command};
 
 /// Safety net for a test that would otherwise hang on a broken build.
@@ -156,12 +157,28 @@ impl Run {
 struct Running {
     child: Child,
     stdout: Lines<BufReader<ChildStdout>>,
+    /// stderr, read as it comes so that a chatty `--verbose` run never blocks on a full
+    /// pipe.
+    stderr: tokio::task::JoinHandle<String>,
 }
 
 impl Running {
     fn new(mut child: Child) -> Self {
         let stdout = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
-        Self { child, stdout }
+        let mut stderr = child.stderr.take().expect("piped stderr");
+        let stderr = tokio::spawn(async move {
+            let mut text = String::new();
+            stderr
+                .read_to_string(&mut text)
+                .await
+                .expect("UTF-8 stderr");
+            text
+        });
+        Self {
+            child,
+            stdout,
+            stderr,
+        }
     }
 
     /// The next line of stdout.
@@ -196,12 +213,15 @@ impl Running {
         {
             rest.push(line);
         }
-        let output = tokio::time::timeout(PATIENCE, self.child.wait_with_output())
+        let status = tokio::time::timeout(PATIENCE, self.child.wait())
             .await
             .expect("gambi exits in time")
-            .expect("gambi's output is readable");
-        let stderr = String::from_utf8(output.stderr).expect("UTF-8 stderr");
-        (output.status, rest, stderr)
+            .expect("gambi's status is readable");
+        let stderr = tokio::time::timeout(PATIENCE, self.stderr)
+            .await
+            .expect("stderr closes in time")
+            .expect("the stderr reader does not panic");
+        (status, rest, stderr)
     }
 }
 
