@@ -140,6 +140,11 @@ pub(crate) struct ServeArgs {
         value_parser = clap::value_parser!(u64).range(1..)
     )]
     pub(crate) queue_timeout: u64,
+
+    /// Don't retry a request on another participant when the chosen one fails before
+    /// answering (by default it is retried once)
+    #[arg(long)]
+    pub(crate) no_failover: bool,
 }
 
 /// `gambi room ...`

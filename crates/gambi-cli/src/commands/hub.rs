@@ -155,6 +155,7 @@ pub(crate) async fn serve(args: ServeArgs, ctx: &Context) -> anyhow::Result<()> 
         admin_token: args.admin_token.filter(|token| !token.is_empty()),
         queue_size: args.queue_size,
         queue_timeout: Duration::from_secs(args.queue_timeout),
+        failover: !args.no_failover,
         ..HubConfig::default()
     };
     if let Some(path) = &plan.db {
