@@ -219,12 +219,16 @@ impl Relay {
                     self.remember();
                     let usage = self.conversion.usage();
                     self.log.complete(self.upstream.status, usage);
+                    // Free the slot before `sender` goes (parameters drop after the
+                    // body), so a client that has seen the end finds its slot free.
+                    drop(self);
                     return;
                 }
                 BodyEvent::Failed(message) => {
                     let tail = self.conversion.fail(&message);
                     self.log.fail(stage::STREAM, &message);
                     let _ = deliver(&sender, tail, grace, &cut_off).await;
+                    drop(self);
                     return;
                 }
             }
