@@ -227,8 +227,10 @@ impl Relay {
                 BodyEvent::Failed(message) => {
                     let tail = self.conversion.fail(&message);
                     self.log.fail(stage::STREAM, &message);
-                    let _ = deliver(&sender, tail, grace, &cut_off).await;
+                    // The upstream is over: free the slot now, not once a slow client has
+                    // taken the error (which may take `grace`).
                     drop(self);
+                    let _ = deliver(&sender, tail, grace, &cut_off).await;
                     return;
                 }
             }
