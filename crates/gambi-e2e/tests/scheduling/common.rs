@@ -56,6 +56,19 @@ pub(crate) async fn read_chat_stream(response: reqwest::Response) -> (String, bo
     (text, failed)
 }
 
+/// Reads a Chat Completions stream up to its first content delta, and returns it.
+pub(crate) async fn first_token(reader: &mut EventReader) -> String {
+    loop {
+        let frame = reader.next_event().await.expect("a token before the end");
+        let data = frame.json();
+        if let Some(text) = data["choices"][0]["delta"]["content"].as_str()
+            && !text.is_empty()
+        {
+            return text.to_owned();
+        }
+    }
+}
+
 /// Every slot of the room is free and nobody waits.
 #[track_caller]
 pub(crate) fn assert_slots_free(cluster: &Cluster) {
