@@ -1,12 +1,21 @@
 //! A whole Gambi system on loopback: a hub, one room, fake providers and the real
 //! participant runtime joining them to the room.
+//!
+//! A participant can reach the hub through a [`Link`], a TCP relay whose connections a test
+//! can cut, to lose a tunnel the way a network does.
 
+use std::net::{Ipv4Addr, SocketAddr};
 use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use gambi_hub::HubConfig;
+use gambi_hub::scheduler::SchedulerSnapshot;
 use gambi_participant::{ParticipantSession, SessionOptions};
 use gambi_protocol as proto;
 use serde_json::{Value, json};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::{JoinHandle, JoinSet};
+use tokio_util::sync::CancellationToken;
 
 use crate::TestHub;
 use crate::provider::{FakeProvider, FakeProviderConfig};
@@ -27,6 +36,8 @@ pub struct ParticipantSpec {
     pub config: Option<proto::RuntimeConfig>,
     /// Protocol support to announce instead of what the probe finds.
     pub capabilities: Option<proto::ParticipantCapabilities>,
+    /// The hub URL it uses; `None` for the hub's own address.
+    pub hub_url: Option<String>,
 }
 
 impl ParticipantSpec {
@@ -42,7 +53,14 @@ impl ParticipantSpec {
             max_concurrency: 1,
             config: None,
             capabilities: None,
+            hub_url: None,
         }
+    }
+
+    /// Reaching the hub through `link`, so that its connections can be cut.
+    pub fn through(mut self, link: &Link) -> Self {
+        self.hub_url = Some(link.url());
+        self
     }
 
     /// With `slots` requests at once.
@@ -139,8 +157,9 @@ impl Cluster {
     /// When the participant cannot join.
     pub async fn join(&mut self, spec: ParticipantSpec) -> &Member {
         let provider = FakeProvider::start(spec.provider.clone()).await;
+        let hub_url = spec.hub_url.clone().unwrap_or_else(|| self.hub.url());
         let mut options = SessionOptions::new(
-            self.hub.url().parse().expect("a valid URL"),
+            hub_url.parse().expect("a valid URL"),
             &self.code,
             &spec.id,
             format!("{} (test)", spec.id),
@@ -177,6 +196,49 @@ impl Cluster {
             .iter()
             .find(|member| member.id == id)
             .unwrap_or_else(|| panic!("no member {id}"))
+    }
+
+    /// The room.
+    ///
+    /// # Panics
+    /// When the room no longer exists.
+    pub fn room(&self) -> Arc<gambi_hub::room::Room> {
+        self.hub.hub().room(&self.code).expect("the room exists")
+    }
+
+    /// The room's scheduler: every participant's load and the queue length, now.
+    pub fn snapshot(&self) -> SchedulerSnapshot {
+        self.room().scheduler().snapshot()
+    }
+
+    /// Waits until the room's scheduler satisfies `condition`, and returns that snapshot.
+    ///
+    /// The scheduler announces no changes, so this checks again each time the test task is
+    /// scheduled after yielding. Yielding never sleeps, and under paused time it never lets
+    /// the clock advance. Wrap it in a timeout if a test must not hang.
+    pub async fn wait_for_scheduler(
+        &self,
+        mut condition: impl FnMut(&SchedulerSnapshot) -> bool,
+    ) -> SchedulerSnapshot {
+        let room = self.room();
+        loop {
+            let snapshot = room.scheduler().snapshot();
+            if condition(&snapshot) {
+                return snapshot;
+            }
+            tokio::task::yield_now().await;
+        }
+    }
+
+    /// Waits until the hub routes requests to participant `id` (again, e.g. after its
+    /// tunnel was lost and the runtime reconnected).
+    pub async fn wait_routable(&self, id: &str) {
+        let room = self.room();
+        let mut events = room.subscribe();
+        while !routable(&room, id) {
+            // Tunnel attachment publishes `participant.updated`; re-check on every event.
+            let _ = events.recv().await;
+        }
     }
 
     /// The inference base URL, `http://127.0.0.1:<port>/rooms/<CODE>/v1`.
@@ -255,4 +317,88 @@ fn routable(room: &gambi_hub::room::Room, id: &str) -> bool {
             .scheduler()
             .participant(id)
             .is_some_and(|load| load.available)
+}
+
+/// A TCP relay on `127.0.0.1` in front of the hub. A participant that reaches the hub
+/// through it ([`ParticipantSpec::through`]) loses its tunnel (and any other connection)
+/// when the test calls [`Link::cut`], as if the network went away; connections made
+/// afterwards go through again, so the runtime can reconnect. Stops when dropped.
+#[derive(Debug)]
+pub struct Link {
+    addr: SocketAddr,
+    current: Arc<Mutex<CancellationToken>>,
+    task: JoinHandle<()>,
+}
+
+impl Link {
+    /// Starts relaying connections to `target`.
+    ///
+    /// # Panics
+    /// If no port can be bound on `127.0.0.1`.
+    pub async fn start(target: SocketAddr) -> Self {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .await
+            .expect("Link: binding 127.0.0.1:0 failed");
+        let addr = listener
+            .local_addr()
+            .expect("Link: the listener has no local address");
+        let current = Arc::new(Mutex::new(CancellationToken::new()));
+        let task = tokio::spawn(accept(listener, target, Arc::clone(&current)));
+        Self {
+            addr,
+            current,
+            task,
+        }
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Closes every connection relayed so far, both ways.
+    pub fn cut(&self) {
+        let fresh = CancellationToken::new();
+        let old = std::mem::replace(
+            &mut *self.current.lock().unwrap_or_else(PoisonError::into_inner),
+            fresh,
+        );
+        old.cancel();
+    }
+}
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Accepts connections and relays each until it ends or is cut. Its connections die with it.
+async fn accept(listener: TcpListener, target: SocketAddr, current: Arc<Mutex<CancellationToken>>) {
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((inbound, _)) = accepted else { continue };
+                let cut = current
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .clone();
+                connections.spawn(relay(inbound, target, cut));
+            }
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+}
+
+async fn relay(mut inbound: TcpStream, target: SocketAddr, cut: CancellationToken) {
+    let Ok(mut outbound) = TcpStream::connect(target).await else {
+        return;
+    };
+    let _ = inbound.set_nodelay(true);
+    let _ = outbound.set_nodelay(true);
+    tokio::select! {
+        () = cut.cancelled() => {}
+        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+    }
 }

@@ -269,7 +269,7 @@ pub(crate) fn chat_chunk_has_content(chunk: &Value) -> bool {
 
 /// Whether `data` contains `"key"` followed by `:` and an object, without parsing it: a chunk
 /// with `"usage":null` (sent on every chunk when usage is requested) does not count.
-fn has_object_key(data: &str, key: &str) -> bool {
+pub(crate) fn has_object_key(data: &str, key: &str) -> bool {
     let needle = format!("\"{key}\"");
     let mut rest = data;
     while let Some(pos) = rest.find(&needle) {

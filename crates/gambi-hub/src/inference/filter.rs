@@ -63,8 +63,12 @@ fn event_end(buffer: &[u8]) -> Option<usize> {
 }
 
 fn is_usage_only(event: &[u8]) -> bool {
-    let text = String::from_utf8_lossy(event);
-    if !text.contains("\"usage\"") {
+    // Every chunk of such a stream may carry `"usage":null`; only one whose usage is an
+    // object can be the usage-only chunk, so only that one is parsed.
+    let Ok(text) = std::str::from_utf8(event) else {
+        return false;
+    };
+    if !crate::adapter::usage::has_object_key(text, "usage") {
         return false;
     }
     let data: String = text

@@ -255,11 +255,17 @@ impl Relay {
                             self.log.complete(self.upstream.status, usage);
                         }
                     }
+                    // Free the slot before `sender` goes (parameters drop after the
+                    // body), so a client that has seen the end finds its slot free.
+                    drop(self);
                     return;
                 }
                 BodyEvent::Failed(failure) => {
                     let tail = self.conversion.fail(&failure);
                     self.log.fail(stage::STREAM, &failure.message);
+                    // The upstream is over: free the slot now, not once a slow client has
+                    // taken the error (which may take `grace`).
+                    drop(self);
                     let _ = deliver(&sender, tail, grace, &cut_off).await;
                     return;
                 }
