@@ -139,6 +139,7 @@ async fn a_client_leaving_the_queue_gives_up_its_place() {
     let provider = &cluster.member("alice").provider;
     provider.push_reply(Reply::text("held").stall_after(1));
     provider.set_default_reply(Reply::text("served"));
+    let mut events = Events::open(&cluster).await;
 
     let held = cluster
         .post("/chat/completions", &chat("llama3", "hold", true))
@@ -149,12 +150,18 @@ async fn a_client_leaving_the_queue_gives_up_its_place() {
         .wait_for_scheduler(|snapshot| snapshot.queued == 1)
         .await;
 
-    // The client closes its connection while it waits: it leaves the queue at once.
+    // The client closes its connection while it waits: it leaves the queue at once, and
+    // the room hears that it gave up.
     waiting.abort();
     let _ = waiting.await;
     cluster
         .wait_for_scheduler(|snapshot| snapshot.queued == 0)
         .await;
+    let gave_up = events
+        .until("llm.error", |data| data["stage"] == "cancelled")
+        .await;
+    assert!(gave_up.get("participantId").is_none(), "{gave_up}");
+    assert_eq!(gave_up["model"], "llama3");
 
     drop(held);
     provider.wait_for_abort().await;

@@ -131,6 +131,12 @@ impl Create {
             }
         }
 
+        let unrouted = log::Unrouted {
+            room: &room,
+            request_id: &request_id,
+            requested_model: &request.model,
+            client_protocol: protocol,
+        };
         let config = hub.config().clone();
         let attempts = if config.failover { 2 } else { 1 };
         let mut tried: Vec<String> = Vec::new();
@@ -138,7 +144,10 @@ impl Create {
         'attempts: for attempt in 1..=attempts {
             let lease_request = LeaseRequest::new(selector.clone(), client.clone())
                 .excluding(tried.iter().cloned());
-            let mut lease = match room.scheduler().acquire(lease_request).await {
+            let waiting = log::Waiting::new(unrouted);
+            let acquired = room.scheduler().acquire(lease_request).await;
+            waiting.done();
+            let mut lease = match acquired {
                 Ok(lease) => lease,
                 // A failover attempt that finds no other participant (none left, or none
                 // free before the queue timeout) answers with what actually failed.
@@ -149,27 +158,21 @@ impl Create {
                 }
                 Err(error) => {
                     let error = InferenceError::from(error);
-                    log::routing_failed(
-                        &room,
-                        &request_id,
-                        &request.model,
-                        protocol,
-                        error.message(),
-                    );
+                    unrouted.fail(stage::ROUTING, error.message(), None);
                     return Err(error);
                 }
             };
             let participant_id = lease.participant_id().to_owned();
             let Some(target) = target(&room, &participant_id) else {
+                // The tunnel closed between the lease and now.
+                let error = InferenceError::upstream(
+                    proto::ErrorCode::ParticipantTunnelNotConnected,
+                    "Participant tunnel is not connected.",
+                );
+                unrouted.fail(stage::DISPATCH, error.message(), Some(&participant_id));
                 lease.fail_fast();
                 tried.push(participant_id);
-                last_failure = Some(
-                    InferenceError::upstream(
-                        proto::ErrorCode::ParticipantTunnelNotConnected,
-                        "Participant tunnel is not connected.",
-                    )
-                    .into_response(),
-                );
+                last_failure = Some(error.into_response());
                 continue;
             };
             let mut provider = choose_protocol(protocol, &target.capabilities);
@@ -354,6 +357,12 @@ impl Exchange<'_> {
             }
         };
         log.answered();
+        if success && bytes.is_empty() {
+            let message = "The participant's answer was empty.";
+            log.fail(stage::STREAM, message);
+            return InferenceError::upstream(proto::ErrorCode::ProviderError, message)
+                .into_response();
+        }
         let usage = usage_from_bytes(&bytes);
         if !success || self.protocol == self.provider {
             if success && self.protocol == LlmProtocol::OpenResponses {

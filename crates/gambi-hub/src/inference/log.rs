@@ -189,28 +189,72 @@ impl Drop for RequestLog {
     }
 }
 
-/// Publishes `llm.error` for a request that never reached a participant.
-pub fn routing_failed(
-    room: &Room,
-    request_id: &str,
-    requested_model: &str,
-    client_protocol: LlmProtocol,
-    error: &str,
-) {
-    room.publish(proto::RoomEventPayload::LlmError(
-        proto::event::LlmErrorEvent {
-            request_id: request_id.to_owned(),
-            participant_id: None,
-            nickname: None,
-            endpoint: None,
-            model: requested_model.to_owned(),
-            protocol: client_protocol,
-            client_protocol: Some(client_protocol),
-            adapted: false,
-            stage: stage::ROUTING.to_owned(),
-            error: error.to_owned(),
-            metrics: None,
-            attempt: None,
-        },
-    ));
+/// The `llm.*` identity of a request before a participant serves it.
+#[derive(Debug, Clone, Copy)]
+pub struct Unrouted<'a> {
+    /// The room.
+    pub room: &'a Room,
+    /// Id of the inference request.
+    pub request_id: &'a str,
+    /// The `model` string the client sent.
+    pub requested_model: &'a str,
+    /// The protocol the client used.
+    pub client_protocol: LlmProtocol,
+}
+
+impl Unrouted<'_> {
+    /// Publishes `llm.error` at `stage`, naming `participant_id` when one was chosen.
+    pub fn fail(&self, stage: &str, error: &str, participant_id: Option<&str>) {
+        self.room.publish(proto::RoomEventPayload::LlmError(
+            proto::event::LlmErrorEvent {
+                request_id: self.request_id.to_owned(),
+                participant_id: participant_id.map(str::to_owned),
+                nickname: None,
+                endpoint: None,
+                model: self.requested_model.to_owned(),
+                protocol: self.client_protocol,
+                client_protocol: Some(self.client_protocol),
+                adapted: false,
+                stage: stage.to_owned(),
+                error: error.to_owned(),
+                metrics: None,
+                attempt: None,
+            },
+        ));
+    }
+}
+
+/// Reports a request whose client leaves while it waits for a slot: dropped while armed,
+/// it publishes `llm.error` with stage `cancelled`.
+#[derive(Debug)]
+pub struct Waiting<'a> {
+    request: Unrouted<'a>,
+    armed: bool,
+}
+
+impl<'a> Waiting<'a> {
+    /// Starts watching a wait.
+    pub fn new(request: Unrouted<'a>) -> Self {
+        Self {
+            request,
+            armed: true,
+        }
+    }
+
+    /// The wait ended (with a slot or an error); nothing to report on drop.
+    pub fn done(mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.request.fail(
+                stage::CANCELLED,
+                "The client disconnected while waiting for a free participant.",
+                None,
+            );
+        }
+    }
 }

@@ -384,7 +384,7 @@ where
                     bounded(&shutdown, self.on_control(control)).await
                 }
                 Some(command) = commands.recv() => {
-                    bounded(&shutdown, self.on_command(command, &mut commands)).await
+                    bounded(&shutdown, self.on_command(command, &mut commands, &control)).await
                 }
                 message = self.socket.next() => bounded(&shutdown, self.on_message(message)).await,
                 () = sleep_until(idle_deadline) => {
@@ -432,7 +432,15 @@ where
         }
     }
 
-    async fn on_command(&mut self, command: Command, more: &mut mpsc::Receiver<Command>) -> Flow {
+    /// Sends a batch of requests, flushing once. The batch stops early when a cancel or a
+    /// close is waiting, so that a cancel always reaches the participant before a request
+    /// that took the cancelled one's slot.
+    async fn on_command(
+        &mut self,
+        command: Command,
+        more: &mut mpsc::Receiver<Command>,
+        control: &mpsc::UnboundedReceiver<Control>,
+    ) -> Flow {
         let mut next = Some(command);
         while let Some(Command::Dispatch {
             request,
@@ -458,6 +466,9 @@ where
                     return Flow::Stop(TunnelFailure::Disconnected, None);
                 }
                 let _ = accepted.send(Ok(()));
+            }
+            if !control.is_empty() {
+                break;
             }
             next = more.try_recv().ok();
         }
