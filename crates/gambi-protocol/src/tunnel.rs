@@ -5,6 +5,7 @@
 //! `tunnel.response.chunk`, as in the original protocol. `tunnel.cancel` is our extension;
 //! a participant that does not know it ignores it, as it ignores every unknown type.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use base64::Engine as _;
@@ -182,17 +183,7 @@ fn classify(text: &str, known: &[&str], error: &serde_json::Error) -> FrameError
 impl ParticipantToHub {
     /// Parses a text frame received by the hub.
     pub fn from_json(text: &str) -> Result<Self, FrameError> {
-        let frame: Self = serde_json::from_str(text)
-            .map_err(|error| classify(text, PARTICIPANT_TO_HUB_TYPES, &error))?;
-        if let Self::ResponseStart { status, .. } = &frame
-            && !(100..=599).contains(status)
-        {
-            return Err(FrameError::Invalid {
-                kind: "tunnel.response.start".into(),
-                reason: format!("status {status} is not between 100 and 599"),
-            });
-        }
-        Ok(frame)
+        ParticipantFrame::parse(text).map(ParticipantFrame::into_owned)
     }
 
     /// Serializes the frame as JSON text.
@@ -216,6 +207,156 @@ impl ParticipantToHub {
             | Self::ResponseChunk { request_id, .. }
             | Self::ResponseEnd { request_id }
             | Self::ResponseError { request_id, .. } => Some(request_id),
+        }
+    }
+}
+
+/// A [`ParticipantToHub`] frame that borrows its strings from the received text, for the
+/// hub's per-token path: parsing it is one pass over the JSON with no intermediate
+/// buffering, and a chunk's base64 is decoded straight from the frame.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ParticipantFrame<'a> {
+    /// `tunnel.ping`.
+    Ping {
+        /// The participant's clock.
+        timestamp: Millis,
+    },
+    /// `tunnel.response.start`.
+    ResponseStart {
+        /// The request this answers.
+        request_id: Cow<'a, str>,
+        /// HTTP status, 100 to 599.
+        status: u16,
+        /// Provider response headers.
+        headers: BTreeMap<String, String>,
+    },
+    /// `tunnel.response.chunk`.
+    ResponseChunk {
+        /// The request this belongs to.
+        request_id: Cow<'a, str>,
+        /// The bytes, base64-encoded.
+        chunk: Cow<'a, str>,
+    },
+    /// `tunnel.response.end`.
+    ResponseEnd {
+        /// The request that finished.
+        request_id: Cow<'a, str>,
+    },
+    /// `tunnel.response.error`.
+    ResponseError {
+        /// The request that failed.
+        request_id: Cow<'a, str>,
+        /// Where it failed.
+        stage: Cow<'a, str>,
+        /// What failed.
+        message: Cow<'a, str>,
+    },
+}
+
+/// Every field any participant frame has, all optional: one flat pass over the JSON.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct FlatFrame<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+    #[serde(default)]
+    timestamp: Option<Millis>,
+    #[serde(default, borrow)]
+    request_id: Option<Text<'a>>,
+    #[serde(default)]
+    status: Option<u16>,
+    #[serde(default)]
+    headers: Option<BTreeMap<String, String>>,
+    #[serde(default, borrow)]
+    chunk: Option<Text<'a>>,
+    #[serde(default, borrow)]
+    stage: Option<Text<'a>>,
+    #[serde(default, borrow)]
+    message: Option<Text<'a>>,
+}
+
+/// A string borrowed from the frame when it has no escapes. (`Option<Cow<str>>` alone would
+/// always copy: serde borrows only `Cow` fields it sees directly.)
+#[derive(Deserialize)]
+struct Text<'a>(#[serde(borrow)] Cow<'a, str>);
+
+impl<'a> ParticipantFrame<'a> {
+    /// Parses a text frame received by the hub.
+    pub fn parse(text: &'a str) -> Result<Self, FrameError> {
+        let flat: FlatFrame<'a> = serde_json::from_str(text)
+            .map_err(|error| classify(text, PARTICIPANT_TO_HUB_TYPES, &error))?;
+        let kind = flat.kind.as_ref();
+        let missing = |field: &str| FrameError::Invalid {
+            kind: kind.to_owned(),
+            reason: format!("missing field `{field}`"),
+        };
+        let text = |field: Option<Text<'a>>, name: &str| {
+            field.map(|text| text.0).ok_or_else(|| missing(name))
+        };
+        let frame = match kind {
+            "tunnel.ping" => Self::Ping {
+                timestamp: flat.timestamp.ok_or_else(|| missing("timestamp"))?,
+            },
+            "tunnel.response.start" => {
+                let status = flat.status.ok_or_else(|| missing("status"))?;
+                if !(100..=599).contains(&status) {
+                    return Err(FrameError::Invalid {
+                        kind: kind.to_owned(),
+                        reason: format!("status {status} is not between 100 and 599"),
+                    });
+                }
+                Self::ResponseStart {
+                    request_id: text(flat.request_id, "requestId")?,
+                    status,
+                    headers: flat.headers.unwrap_or_default(),
+                }
+            }
+            "tunnel.response.chunk" => Self::ResponseChunk {
+                request_id: text(flat.request_id, "requestId")?,
+                chunk: text(flat.chunk, "chunk")?,
+            },
+            "tunnel.response.end" => Self::ResponseEnd {
+                request_id: text(flat.request_id, "requestId")?,
+            },
+            "tunnel.response.error" => Self::ResponseError {
+                request_id: text(flat.request_id, "requestId")?,
+                stage: text(flat.stage, "stage")?,
+                message: text(flat.message, "message")?,
+            },
+            _ => return Err(FrameError::UnknownType(kind.to_owned())),
+        };
+        Ok(frame)
+    }
+
+    /// The same frame with owned strings.
+    pub fn into_owned(self) -> ParticipantToHub {
+        match self {
+            Self::Ping { timestamp } => ParticipantToHub::Ping { timestamp },
+            Self::ResponseStart {
+                request_id,
+                status,
+                headers,
+            } => ParticipantToHub::ResponseStart {
+                request_id: request_id.into_owned(),
+                status,
+                headers,
+            },
+            Self::ResponseChunk { request_id, chunk } => ParticipantToHub::ResponseChunk {
+                request_id: request_id.into_owned(),
+                chunk: chunk.into_owned(),
+            },
+            Self::ResponseEnd { request_id } => ParticipantToHub::ResponseEnd {
+                request_id: request_id.into_owned(),
+            },
+            Self::ResponseError {
+                request_id,
+                stage,
+                message,
+            } => ParticipantToHub::ResponseError {
+                request_id: request_id.into_owned(),
+                stage: stage.into_owned(),
+                message: message.into_owned(),
+            },
         }
     }
 }
@@ -359,6 +500,44 @@ mod tests {
             panic!("expected a request, got {request:?}");
         };
         assert!(!request.stream && request.body.is_none());
+    }
+
+    #[test]
+    fn borrowed_frames_borrow_and_agree_with_owned_ones() {
+        let text = r#"{"type":"tunnel.response.chunk","requestId":"r1","chunk":"aGk="}"#;
+        let frame = ParticipantFrame::parse(text).expect("a chunk frame");
+        let ParticipantFrame::ResponseChunk { request_id, chunk } = &frame else {
+            panic!("expected a chunk, got {frame:?}");
+        };
+        assert!(matches!(request_id, Cow::Borrowed("r1")));
+        assert!(matches!(chunk, Cow::Borrowed("aGk=")));
+        assert_eq!(
+            frame.into_owned(),
+            ParticipantToHub::chunk("r1", b"hi"),
+            "same frame as the owned parser builds"
+        );
+        let escaped = ParticipantFrame::parse(
+            r#"{"type":"tunnel.response.error","requestId":"r\u0031","stage":"proxy","message":"a\nb"}"#,
+        )
+        .expect("escapes are decoded");
+        assert_eq!(
+            escaped.into_owned(),
+            ParticipantToHub::ResponseError {
+                request_id: "r1".into(),
+                stage: "proxy".into(),
+                message: "a\nb".into()
+            }
+        );
+        assert!(matches!(
+            ParticipantFrame::parse(r#"{"type":"tunnel.ping"}"#),
+            Err(FrameError::Invalid { .. })
+        ));
+        assert!(matches!(
+            ParticipantFrame::parse(
+                r#"{"type":"tunnel.response.start","requestId":"r","status":"ok"}"#
+            ),
+            Err(FrameError::Invalid { .. })
+        ));
     }
 
     #[test]

@@ -504,7 +504,7 @@ where
                 return Flow::Stop(TunnelFailure::Disconnected, None);
             }
         };
-        let frame = match proto::ParticipantToHub::from_json(text.as_str()) {
+        let frame = match proto::tunnel::ParticipantFrame::parse(text.as_str()) {
             Ok(frame) => frame,
             Err(error) if error.is_unknown_type() => {
                 debug!(%error, "ignoring frame of unknown type");
@@ -517,7 +517,7 @@ where
         };
         self.seen();
         match frame {
-            proto::ParticipantToHub::Ping { .. } => {
+            proto::tunnel::ParticipantFrame::Ping { .. } => {
                 let pong = proto::HubToParticipant::Pong {
                     timestamp: self.context.clock.now_ms(),
                 };
@@ -525,7 +525,7 @@ where
                     return Flow::Stop(TunnelFailure::Disconnected, None);
                 }
             }
-            proto::ParticipantToHub::ResponseStart {
+            proto::tunnel::ParticipantFrame::ResponseStart {
                 request_id,
                 status,
                 headers,
@@ -533,7 +533,7 @@ where
                 self.deliver(&request_id, TunnelEvent::Start { status, headers })
                     .await
             }
-            proto::ParticipantToHub::ResponseChunk { request_id, chunk } => {
+            proto::tunnel::ParticipantFrame::ResponseChunk { request_id, chunk } => {
                 match proto::tunnel::decode_chunk(&chunk) {
                     Ok(bytes) => {
                         self.deliver(&request_id, TunnelEvent::Chunk(Bytes::from(bytes)))
@@ -542,15 +542,18 @@ where
                     Err(error) => self.count_malformed(&error.to_string()),
                 }
             }
-            proto::ParticipantToHub::ResponseEnd { request_id } => {
+            proto::tunnel::ParticipantFrame::ResponseEnd { request_id } => {
                 self.deliver(&request_id, TunnelEvent::End).await;
             }
-            proto::ParticipantToHub::ResponseError {
+            proto::tunnel::ParticipantFrame::ResponseError {
                 request_id,
                 stage,
                 message,
             } => {
-                let failure = TunnelFailure::Participant { stage, message };
+                let failure = TunnelFailure::Participant {
+                    stage: stage.into_owned(),
+                    message: message.into_owned(),
+                };
                 self.deliver(&request_id, TunnelEvent::Error(failure)).await;
             }
         }
