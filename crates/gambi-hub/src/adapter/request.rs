@@ -699,18 +699,15 @@ pub fn chat_to_responses(req: &Value) -> Result<Value, AdaptError> {
         ));
     }
 
-    let Some(messages) = present(req, "messages").and_then(Value::as_array) else {
+    let Some(messages) = present(req, "messages")
+        .and_then(Value::as_array)
+        .filter(|messages| !messages.is_empty())
+    else {
         return Err(AdaptError::missing(
             "messages",
             "`messages` must be a non-empty array.",
         ));
     };
-    if messages.is_empty() {
-        return Err(AdaptError::missing(
-            "messages",
-            "`messages` must be a non-empty array.",
-        ));
-    }
 
     let mut instructions = Vec::new();
     let mut input = Vec::new();

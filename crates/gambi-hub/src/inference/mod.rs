@@ -45,7 +45,7 @@ pub fn routes() -> Router<Hub> {
         .route("/rooms/{code}/v1/responses", post(responses))
         .route(
             "/rooms/{code}/v1/responses/{id}",
-            get(retrieve).delete(delete),
+            get(response_by_id).delete(response_by_id),
         )
         .route("/rooms/{code}/v1/responses/{id}/cancel", post(cancel))
         .route(
@@ -252,22 +252,20 @@ async fn lifecycle(
     result.unwrap_or_else(IntoResponse::into_response)
 }
 
-async fn retrieve(
+/// `GET` and `DELETE /rooms/{code}/v1/responses/{id}`.
+async fn response_by_id(
     State(hub): State<Hub>,
+    method: http::Method,
     Path((code, id)): Path<(String, String)>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Response {
-    lifecycle(hub, code, id, query, headers, Operation::Retrieve).await
-}
-
-async fn delete(
-    State(hub): State<Hub>,
-    Path((code, id)): Path<(String, String)>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-) -> Response {
-    lifecycle(hub, code, id, query, headers, Operation::Delete).await
+    let operation = if method == http::Method::DELETE {
+        Operation::Delete
+    } else {
+        Operation::Retrieve
+    };
+    lifecycle(hub, code, id, query, headers, operation).await
 }
 
 async fn cancel(
