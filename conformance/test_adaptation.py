@@ -389,9 +389,8 @@ class ChatCompletionsOnAResponsesOnlyParticipant(unittest.TestCase):
         self.assertEqual(json.loads("".join(arguments)), PARIS)
         choice = first.choices[0]
         self.assertEqual(choice.finish_reason, "tool_calls")
-        # OpenAI streams `content: null` with a tool call; the hub has already sent the role
-        # chunk with `content: ""` by the time it learns the answer is a tool call.
-        self.assertFalse(choice.message.content)
+        # As with OpenAI, an answer that starts with a tool call has no content at all.
+        self.assertIsNone(choice.message.content)
         (call,) = choice.message.tool_calls
         self.assertEqual((call.type, call.function.name), ("function", "get_weather"))
         self.assertTrue(call.id)

@@ -918,7 +918,7 @@ fn r2c_function_calls() {
         chunks,
         vec![
             chat_chunk(
-                json!({"role": "assistant", "content": ""}),
+                json!({"role": "assistant", "content": null}),
                 Value::Null,
                 false
             ),

@@ -156,18 +156,30 @@ impl ResponsesToChatStream {
     }
 
     fn send(&mut self, out: &mut Vec<u8>, delta: Value, logprobs: Value) {
-        self.ensure_role(out);
+        // As OpenAI does: a message that starts with text announces `content: ""`, one that
+        // starts with a tool call `content: null` (so a tool-only answer ends with null).
+        let content = if delta.get("tool_calls").is_some() {
+            Value::Null
+        } else {
+            json!("")
+        };
+        self.ensure_role_with(out, content);
         let chunk = self.chunk(delta, Value::Null, logprobs);
         write_data_frame(out, &chunk);
     }
 
     fn ensure_role(&mut self, out: &mut Vec<u8>) {
+        self.ensure_role_with(out, json!(""));
+    }
+
+    /// Sends the role chunk once, before the first delta.
+    fn ensure_role_with(&mut self, out: &mut Vec<u8>, content: Value) {
         if self.role_sent {
             return;
         }
         self.role_sent = true;
         let chunk = self.chunk(
-            json!({"role": "assistant", "content": ""}),
+            json!({"role": "assistant", "content": content}),
             Value::Null,
             Value::Null,
         );
@@ -191,7 +203,9 @@ impl ResponsesToChatStream {
         };
         let kind = str_of(&value, "type").or(event.event.as_deref());
         match kind {
-            Some("response.created" | "response.in_progress") => self.ensure_role(out),
+            // The role chunk waits for the first delta, which says whether the message starts
+            // with text or with a tool call.
+            Some("response.created" | "response.in_progress") => {}
             Some("response.output_item.added") => {
                 if let Some(item) = value.get("item") {
                     if str_of(item, "type") == Some("function_call") {
