@@ -449,6 +449,15 @@ impl Hub {
         }
     }
 
+    /// The participant's tunnel, if it is open.
+    pub fn live_tunnel(&self, room: &Room, id: &str) -> Option<TunnelHandle> {
+        room.lock()
+            .participants
+            .get(id)
+            .and_then(|participant| participant.tunnel.clone())
+            .filter(|tunnel| !tunnel.is_closed())
+    }
+
     /// Whether the participant exists and has a live tunnel.
     pub fn participant_connected(&self, room: &Room, id: &str) -> Option<bool> {
         room.lock().participants.get(id).map(Participant::connected)

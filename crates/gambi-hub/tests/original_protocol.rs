@@ -175,6 +175,23 @@ async fn an_original_runtime_that_closed_its_tunnel_can_leave() {
 }
 
 #[tokio::test]
+async fn an_original_runtime_leaving_right_after_closing_its_tunnel_is_not_a_conflict() {
+    let hub = TestHub::start().await;
+    let api = Api::new(&hub);
+    let code = api.create_room("Lab").await;
+    let (mut ws, _) = join_as_original(&api, &code, &original_registration()).await;
+    // The original closes its socket and sends the DELETE at once, without waiting for
+    // the hub to notice the close and without a session header.
+    ws.send(Message::Close(None))
+        .await
+        .expect("sends the close frame");
+    let reply = api
+        .delete(&format!("/v1/rooms/{code}/participants/alice"))
+        .await;
+    assert_eq!(reply.ok(), &json!({ "success": true }));
+}
+
+#[tokio::test]
 async fn requests_reach_an_original_runtime_in_the_original_shape() {
     let hub = TestHub::start().await;
     let api = Api::new(&hub);

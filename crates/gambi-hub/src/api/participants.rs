@@ -124,10 +124,21 @@ pub(super) async fn remove(
     {
         return Err(ApiError::invalid_password());
     }
+    if !hub.owns_participant(&room, &id, session)
+        && let Some(tunnel) = hub.live_tunnel(&room, &id)
+    {
+        // The original runtime closes its socket and sends this DELETE at once, without a
+        // session credential: give the tunnel a moment to finish closing before calling
+        // the request a conflict with a live session.
+        let _ = tokio::time::timeout(LEAVE_GRACE, tunnel.closed()).await;
+    }
     hub.remove_participant(&room, &id, session)
         .map_err(participant_error)?;
     Ok(ApiOk::ok(proto::SuccessResponse { success: true }))
 }
+
+/// How long a credential-less leave waits for the participant's tunnel to close.
+const LEAVE_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// `POST /v1/rooms/{code}/participants/{id}/heartbeat`.
 pub(super) async fn heartbeat(
