@@ -35,6 +35,8 @@ pub struct HubConfig {
     /// Events buffered per room for event-stream subscribers; one that falls further
     /// behind skips ahead and gets a `lagged` notice.
     pub event_buffer: usize,
+    /// Most event-stream subscribers of one room (and of the hub-wide stream).
+    pub max_subscribers: usize,
     /// Requests allowed to wait for a slot in one room.
     pub queue_size: usize,
     /// Longest a request waits for a slot.
@@ -79,6 +81,7 @@ impl Default for HubConfig {
             max_rooms: 10_000,
             max_participants_per_room: 1024,
             event_buffer: 1024,
+            max_subscribers: 512,
             queue_size: 256,
             queue_timeout: Duration::from_secs(60),
             failover: true,
@@ -104,6 +107,7 @@ impl std::fmt::Debug for HubConfig {
             .field("max_rooms", &self.max_rooms)
             .field("max_participants_per_room", &self.max_participants_per_room)
             .field("event_buffer", &self.event_buffer)
+            .field("max_subscribers", &self.max_subscribers)
             .field("queue_size", &self.queue_size)
             .field("queue_timeout", &self.queue_timeout)
             .field("failover", &self.failover)

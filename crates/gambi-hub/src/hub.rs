@@ -230,6 +230,11 @@ impl Hub {
         self.rooms().in_order.clone()
     }
 
+    /// Current subscribers of the hub-wide events.
+    pub fn hub_subscriber_count(&self) -> usize {
+        self.inner.hub_events.receiver_count()
+    }
+
     /// Subscribes to hub-wide events (`room.created`).
     pub fn subscribe_hub(&self) -> broadcast::Receiver<Arc<proto::RoomEvent>> {
         self.inner.hub_events.subscribe()

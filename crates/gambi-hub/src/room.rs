@@ -237,4 +237,9 @@ impl Room {
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<proto::RoomEvent>> {
         self.events.subscribe()
     }
+
+    /// Current subscribers of the room's events.
+    pub fn subscriber_count(&self) -> usize {
+        self.events.receiver_count()
+    }
 }

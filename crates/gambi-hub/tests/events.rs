@@ -467,3 +467,29 @@ async fn a_subscriber_that_stops_reading_cannot_stall_shutdown() {
         .expect("shutdown is not held up by a subscriber that stopped reading");
     drop(stalled);
 }
+
+#[tokio::test]
+async fn subscribers_beyond_the_limit_are_refused() {
+    let hub = TestHub::with_config(HubConfig {
+        max_subscribers: 2,
+        ..HubConfig::default()
+    })
+    .await;
+    let api = Api::new(&hub);
+    let code = api.create_room("Lab").await;
+    let path = format!("/v1/rooms/{code}/events");
+    let _first = subscribe(&api, &path, &code).await;
+    let _second = subscribe(&api, &path, &code).await;
+    let refused = reqwest::get(hub.url_for(&path))
+        .await
+        .expect("the hub answers");
+    assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: Value = refused.json().await.expect("an error envelope");
+    assert_eq!(
+        body["error"]["message"],
+        "This event stream already has 2 subscribers."
+    );
+    // Another room has its own budget.
+    let other = api.create_room("Other").await;
+    let _third = subscribe(&api, &format!("/v1/rooms/{other}/events"), &other).await;
+}

@@ -33,6 +33,7 @@ pub(super) async fn room_events(
         return Err(ApiError::invalid_password());
     }
     let receiver = room.subscribe();
+    check_limit(&hub, room.subscriber_count())?;
     let stream = event_stream(
         room.code().to_owned(),
         hub.clock(),
@@ -48,13 +49,31 @@ pub(super) async fn hub_events(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     require_admin(&hub, &headers)?;
+    let receiver = hub.subscribe_hub();
+    check_limit(&hub, hub.hub_subscriber_count())?;
     let stream = event_stream(
         String::new(),
         hub.clock(),
-        hub.subscribe_hub(),
+        receiver,
         hub.shutdown_token().clone(),
     );
     Ok(sse(stream))
+}
+
+/// Refuses a new subscriber when the stream already has `count` (this one included) over
+/// the hub's limit. Counted after subscribing, so concurrent subscribers cannot slip in
+/// together.
+fn check_limit(hub: &Hub, count: usize) -> Result<(), ApiError> {
+    let limit = hub.config().max_subscribers;
+    if count > limit {
+        return Err(ApiError::new(
+            http::StatusCode::SERVICE_UNAVAILABLE,
+            proto::ErrorCode::InternalError,
+            format!("This event stream already has {limit} subscribers."),
+            "Close an idle subscription, or retry later.",
+        ));
+    }
+    Ok(())
 }
 
 fn sse(stream: impl Stream<Item = Result<Event, Infallible>> + Send + 'static) -> Response {
