@@ -202,6 +202,14 @@ impl Hub {
             .load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// The outstanding tunnel tokens.
+    fn tokens(&self) -> std::sync::MutexGuard<'_, TokenStore> {
+        self.inner
+            .tokens
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// The response registry (native response owners and adapted responses).
     pub fn responses(&self) -> std::sync::MutexGuard<'_, ResponseRegistry> {
         self.inner
@@ -425,11 +433,7 @@ impl Hub {
             proto::RoomEventPayload::ParticipantUpdated(summary.clone())
         });
         drop(state);
-        let mut tokens = self
-            .inner
-            .tokens
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut tokens = self.tokens();
         if reclaimed {
             tokens.revoke_participant(&room.record().id, id);
         }
@@ -497,11 +501,7 @@ impl Hub {
             },
         ));
         drop(state);
-        self.inner
-            .tokens
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .revoke_participant(&room.record().id, id);
+        self.tokens().revoke_participant(&room.record().id, id);
         info!(room = %room.code(), participant = %id, "participant left");
         Ok(())
     }
@@ -536,22 +536,12 @@ impl Hub {
 
     /// Checks a tunnel token without using it up.
     pub fn check_token(&self, room: &Room, id: &str, token: &str) -> bool {
-        self.inner
-            .tokens
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .check(token, &room.record().id, id)
-            .is_ok()
+        self.tokens().check(token, &room.record().id, id).is_ok()
     }
 
     /// Uses up a tunnel token.
     pub fn consume_token(&self, room: &Room, id: &str, token: &str) -> bool {
-        self.inner
-            .tokens
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .consume(token, &room.record().id, id)
-            .is_ok()
+        self.tokens().consume(token, &room.record().id, id).is_ok()
     }
 
     /// The context a new tunnel session of this participant runs with.
@@ -634,11 +624,7 @@ impl Hub {
                 }
             }
         }
-        self.inner
-            .tokens
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .purge_expired();
+        self.tokens().purge_expired();
         self.responses()
             .purge(u64::try_from(now).unwrap_or_default());
     }

@@ -193,13 +193,7 @@ impl NativeStreamScanner {
     fn scan_responses(&mut self, event: &SseEvent) {
         let kind = event.event.as_deref();
         match kind {
-            Some(
-                "response.output_text.delta"
-                | "response.refusal.delta"
-                | "response.reasoning_text.delta"
-                | "response.reasoning_summary_text.delta"
-                | "response.function_call_arguments.delta",
-            ) => self.first_content = true,
+            Some(kind) if is_content_delta(kind) => self.first_content = true,
             Some(
                 "response.created"
                 | "response.completed"
@@ -213,13 +207,7 @@ impl NativeStreamScanner {
                 };
                 let kind = kind.or_else(|| value.get("type").and_then(Value::as_str));
                 match kind {
-                    Some(
-                        "response.output_text.delta"
-                        | "response.refusal.delta"
-                        | "response.reasoning_text.delta"
-                        | "response.reasoning_summary_text.delta"
-                        | "response.function_call_arguments.delta",
-                    ) => self.first_content = true,
+                    Some(kind) if is_content_delta(kind) => self.first_content = true,
                     Some("response.failed" | "error") => self.error = true,
                     _ => {}
                 }
@@ -282,6 +270,19 @@ pub(crate) fn has_object_key(data: &str, key: &str) -> bool {
         }
     }
     false
+}
+
+/// Whether a Responses stream event of type `kind` carries content (text, refusal,
+/// reasoning or tool-call arguments), the moment time to first token is measured at.
+fn is_content_delta(kind: &str) -> bool {
+    matches!(
+        kind,
+        "response.output_text.delta"
+            | "response.refusal.delta"
+            | "response.reasoning_text.delta"
+            | "response.reasoning_summary_text.delta"
+            | "response.function_call_arguments.delta"
+    )
 }
 
 /// Metrics of one request as `llm.complete` reports them; unknown values are `None` and are

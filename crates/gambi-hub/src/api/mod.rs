@@ -1,7 +1,7 @@
 //! HTTP routes: the management plane (`/v1/*`), the tunnel upgrade and the room event
 //! streams. Handlers are thin: they parse, call [`crate::hub::Hub`], and render.
 
-mod body;
+pub(crate) mod body;
 mod events;
 mod participants;
 mod rooms;

@@ -165,16 +165,14 @@ fn client_key(headers: &HeaderMap, peer: Option<SocketAddr>) -> ClientKey {
 }
 
 async fn read_body(hub: &Hub, body: Body) -> Result<bytes::Bytes, InferenceError> {
+    use crate::api::body::{BodyError, read_limited};
     let limit = hub.config().max_inference_body;
-    axum::body::to_bytes(body, limit).await.map_err(|error| {
-        if std::error::Error::source(&error)
-            .is_some_and(|source| source.is::<http_body_util::LengthLimitError>())
-        {
-            InferenceError::payload_too_large(limit)
-        } else {
-            InferenceError::invalid("Could not read the request body.")
-        }
-    })
+    read_limited(body, limit)
+        .await
+        .map_err(|error| match error {
+            BodyError::TooLarge => InferenceError::payload_too_large(limit),
+            BodyError::Unreadable => InferenceError::invalid("Could not read the request body."),
+        })
 }
 
 async fn create(
