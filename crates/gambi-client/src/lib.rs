@@ -40,7 +40,7 @@ use url::Url;
 
 pub use error::{ClientError, NewClientError};
 pub use events::RoomEventStream;
-pub use inference::Protocol;
+pub use gambi_protocol::LlmProtocol;
 
 /// Default limit on one management call, connecting included. Event streams have none.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -145,9 +145,9 @@ impl Client {
     }
 
     /// The URL of one inference route of a room, e.g. `{hub}/rooms/{code}/v1/responses`.
-    pub fn inference_url(&self, code: &str, protocol: Protocol) -> String {
+    pub fn inference_url(&self, code: &str, protocol: LlmProtocol) -> String {
         let mut segments = vec!["rooms", code, "v1"];
-        segments.extend(protocol.path().split('/'));
+        segments.extend(protocol.route().split('/'));
         self.url(&segments).into()
     }
 
@@ -473,11 +473,11 @@ mod tests {
             "http://localhost:3000/rooms/ABC123/v1"
         );
         assert_eq!(
-            client.inference_url("ABC123", Protocol::default()),
+            client.inference_url("ABC123", LlmProtocol::default()),
             "http://localhost:3000/rooms/ABC123/v1/responses"
         );
         assert_eq!(
-            client.inference_url("ABC123", Protocol::ChatCompletions),
+            client.inference_url("ABC123", LlmProtocol::ChatCompletions),
             "http://localhost:3000/rooms/ABC123/v1/chat/completions"
         );
     }

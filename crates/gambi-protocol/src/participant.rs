@@ -47,6 +47,24 @@ pub struct ParticipantCapabilities {
     pub chat_completions: Capability,
 }
 
+impl ParticipantCapabilities {
+    /// The known support for `protocol`.
+    pub fn get(&self, protocol: crate::LlmProtocol) -> Capability {
+        match protocol {
+            crate::LlmProtocol::OpenResponses => self.open_responses,
+            crate::LlmProtocol::ChatCompletions => self.chat_completions,
+        }
+    }
+
+    /// The support for `protocol`, to change it.
+    pub fn get_mut(&mut self, protocol: crate::LlmProtocol) -> &mut Capability {
+        match protocol {
+            crate::LlmProtocol::OpenResponses => &mut self.open_responses,
+            crate::LlmProtocol::ChatCompletions => &mut self.chat_completions,
+        }
+    }
+}
+
 /// Tunnel connection state of a participant.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

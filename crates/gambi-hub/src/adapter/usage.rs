@@ -8,6 +8,7 @@
 //! reasoning or tool call: the first token the model generated), not at the first byte, which
 //! for a stream is only the response header or a `response.created` event.
 
+use gambi_protocol::LlmProtocol;
 use serde_json::Value;
 
 use super::sse::{SseEvent, SseParser};
@@ -64,21 +65,11 @@ pub fn usage_from_bytes(body: &[u8]) -> Option<TokenUsage> {
         .and_then(usage_from_body)
 }
 
-/// The wire protocol of a native stream.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Protocol {
-    /// `POST /v1/chat/completions`: `data:` chunks, `[DONE]` at the end.
-    ChatCompletions,
-    /// `POST /v1/responses`: named events ending with `response.completed` (or another
-    /// terminal event).
-    Responses,
-}
-
 /// Watches a native stream on its way to the client, without changing it, for usage, the
 /// first content delta, the response id and provider errors.
 #[derive(Debug)]
 pub struct NativeStreamScanner {
-    protocol: Protocol,
+    protocol: LlmProtocol,
     parser: SseParser,
     usage: Option<TokenUsage>,
     first_content: bool,
@@ -90,7 +81,7 @@ pub struct NativeStreamScanner {
 
 impl NativeStreamScanner {
     /// A scanner for a stream of `protocol`.
-    pub fn new(protocol: Protocol) -> Self {
+    pub fn new(protocol: LlmProtocol) -> Self {
         Self {
             protocol,
             parser: SseParser::new(),
@@ -156,8 +147,8 @@ impl NativeStreamScanner {
     fn scan(&mut self, event: &SseEvent) {
         self.events += 1;
         match self.protocol {
-            Protocol::ChatCompletions => self.scan_chat(event),
-            Protocol::Responses => self.scan_responses(event),
+            LlmProtocol::ChatCompletions => self.scan_chat(event),
+            LlmProtocol::OpenResponses => self.scan_responses(event),
         }
     }
 
@@ -389,7 +380,7 @@ mod tests {
         );
     }
 
-    fn scan(protocol: Protocol, stream: &[u8]) -> NativeStreamScanner {
+    fn scan(protocol: LlmProtocol, stream: &[u8]) -> NativeStreamScanner {
         let mut whole = NativeStreamScanner::new(protocol);
         whole.feed(stream);
         whole.finish();
@@ -413,7 +404,7 @@ mod tests {
             "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":2,\"total_tokens\":11}}\n\n",
             "data: [DONE]\n\n",
         );
-        let s = scan(Protocol::ChatCompletions, stream.as_bytes());
+        let s = scan(LlmProtocol::ChatCompletions, stream.as_bytes());
         assert_eq!(s.usage(), u(Some(9), Some(2), Some(11)));
         assert!(s.first_content_seen());
         assert!(!s.error_seen());
@@ -443,7 +434,7 @@ mod tests {
         ];
         for (chunk, expected) in cases {
             let s = scan(
-                Protocol::ChatCompletions,
+                LlmProtocol::ChatCompletions,
                 format!("data: {chunk}\n\n").as_bytes(),
             );
             assert_eq!(s.first_content_seen(), expected, "{chunk}");
@@ -453,7 +444,7 @@ mod tests {
     #[test]
     fn chat_stream_error_is_seen() {
         let s = scan(
-            Protocol::ChatCompletions,
+            LlmProtocol::ChatCompletions,
             b"data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\ndata: {\"error\":{\"message\":\"boom\"}}\n\n",
         );
         assert!(s.error_seen());
@@ -471,7 +462,7 @@ mod tests {
             "event: response.completed\n",
             "data: {\"type\":\"response.completed\",\"sequence_number\":3,\"response\":{\"id\":\"resp_1\",\"usage\":{\"input_tokens\":4,\"output_tokens\":1,\"total_tokens\":5}}}\n\n",
         );
-        let s = scan(Protocol::Responses, stream.as_bytes());
+        let s = scan(LlmProtocol::OpenResponses, stream.as_bytes());
         assert_eq!(s.usage(), u(Some(4), Some(1), Some(5)));
         assert_eq!(s.response_id(), Some("resp_1"));
         assert!(s.first_content_seen());
@@ -482,7 +473,7 @@ mod tests {
     #[test]
     fn responses_stream_reasoning_is_first_content() {
         let stream = "event: response.reasoning_text.delta\ndata: {\"delta\":\"Hmm\"}\n\n";
-        assert!(scan(Protocol::Responses, stream.as_bytes()).first_content_seen());
+        assert!(scan(LlmProtocol::OpenResponses, stream.as_bytes()).first_content_seen());
     }
 
     #[test]
@@ -491,7 +482,7 @@ mod tests {
             "data: {\"type\":\"response.function_call_arguments.delta\",\"delta\":\"{\"}\n\n",
             "data: {\"type\":\"response.failed\",\"response\":{\"id\":\"resp_2\",\"usage\":null}}\n\n",
         );
-        let s = scan(Protocol::Responses, stream.as_bytes());
+        let s = scan(LlmProtocol::OpenResponses, stream.as_bytes());
         assert!(s.first_content_seen());
         assert!(s.error_seen());
         assert_eq!(s.response_id(), Some("resp_2"));

@@ -19,15 +19,14 @@ use super::log::{self, RequestLog};
 use super::registry::Located;
 use super::relay::{Conversion, Relay, Remember};
 use super::request::{
-    ClientRequest, apply_defaults, choose_protocol, create_operation, create_path, other_protocol,
-    request_stream_usage, route_missing,
+    ClientRequest, apply_defaults, choose_protocol, request_stream_usage, route_missing,
 };
 use super::upstream::{DispatchError, Upstream, dispatch};
 use super::{Target, learn_unsupported, target};
 use crate::adapter::history::{expand_previous, normalize_input};
 use crate::adapter::ids::IdGen;
 use crate::adapter::store::AdaptedResponse;
-use crate::adapter::usage::{NativeStreamScanner, Protocol, usage_from_bytes};
+use crate::adapter::usage::{NativeStreamScanner, usage_from_bytes};
 use crate::adapter::{
     ChatContext, ChatToResponsesStream, ResponseContext, ResponsesToChatStream,
     chat_completion_to_response, chat_to_responses, response_to_chat_completion, responses_to_chat,
@@ -196,9 +195,9 @@ impl Create {
                 };
                 let tunnel_request = proto::TunnelRequest {
                     request_id: uuid::Uuid::new_v4().to_string(),
-                    operation: create_operation(provider).to_owned(),
+                    operation: provider.operation().to_owned(),
                     method: "POST".into(),
-                    path: create_path(provider).to_owned(),
+                    path: provider.path().to_owned(),
                     headers: BTreeMap::from([(
                         "Content-Type".to_owned(),
                         "application/json".to_owned(),
@@ -249,9 +248,9 @@ impl Create {
                         .collect(config.max_response_body)
                         .await
                         .unwrap_or_default();
-                    let other = other_protocol(provider);
+                    let other = provider.other();
                     if route_missing(status, &bytes)
-                        && target.supports(other) != proto::Capability::Unsupported
+                        && target.capabilities.get(other) != proto::Capability::Unsupported
                     {
                         learn_unsupported(&room, &target.id, provider);
                         provider = other;
@@ -464,21 +463,18 @@ impl Exchange<'_> {
                 )
             }
             (protocol, _) => {
-                let (scanner_protocol, remember) = match protocol {
-                    LlmProtocol::OpenResponses => (
-                        Protocol::Responses,
-                        Remember::NativeOwner {
-                            room_id,
-                            participant_id,
-                        },
-                    ),
-                    LlmProtocol::ChatCompletions => (Protocol::ChatCompletions, Remember::Nothing),
+                let remember = match protocol {
+                    LlmProtocol::OpenResponses => Remember::NativeOwner {
+                        room_id,
+                        participant_id,
+                    },
+                    LlmProtocol::ChatCompletions => Remember::Nothing,
                 };
                 (
                     Conversion::Native {
-                        scanner: Box::new(NativeStreamScanner::new(scanner_protocol)),
+                        scanner: Box::new(NativeStreamScanner::new(protocol)),
                         filter: self.strip_usage.then(UsageChunkFilter::default),
-                        protocol: scanner_protocol,
+                        protocol,
                     },
                     remember,
                 )

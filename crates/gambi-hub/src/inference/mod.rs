@@ -84,14 +84,6 @@ impl Target {
             model: self.model.clone(),
         }
     }
-
-    /// Its known support for `protocol`.
-    pub fn supports(&self, protocol: LlmProtocol) -> proto::Capability {
-        match protocol {
-            LlmProtocol::OpenResponses => self.capabilities.open_responses,
-            LlmProtocol::ChatCompletions => self.capabilities.chat_completions,
-        }
-    }
 }
 
 /// The participant `id` of `room`, if it has an open tunnel.
@@ -127,10 +119,7 @@ pub fn learn_unsupported(room: &Room, id: &str, protocol: LlmProtocol) {
     let Some(participant) = state.participants.get_mut(id) else {
         return;
     };
-    let slot = match protocol {
-        LlmProtocol::OpenResponses => &mut participant.capabilities.open_responses,
-        LlmProtocol::ChatCompletions => &mut participant.capabilities.chat_completions,
-    };
+    let slot = participant.capabilities.get_mut(protocol);
     if *slot != proto::Capability::Unsupported {
         *slot = proto::Capability::Unsupported;
         participant.updated_at = now;

@@ -18,6 +18,7 @@ use axum::body::Body;
 use bytes::Bytes;
 use futures::Stream;
 use gambi_protocol as proto;
+use proto::LlmProtocol;
 use proto::event::stage;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
@@ -27,7 +28,7 @@ use super::filter::UsageChunkFilter;
 use super::log::RequestLog;
 use super::upstream::{BodyEvent, Failure, Upstream};
 use crate::adapter::store::AdaptedResponse;
-use crate::adapter::usage::{NativeStreamScanner, Protocol, TokenUsage};
+use crate::adapter::usage::{NativeStreamScanner, TokenUsage};
 use crate::adapter::{ChatToResponsesStream, ResponsesToChatStream};
 use crate::hub::Hub;
 use crate::scheduler::Lease;
@@ -42,7 +43,7 @@ pub(super) enum Conversion {
         /// Removes the usage chunk the hub asked for on the client's behalf.
         filter: Option<UsageChunkFilter>,
         /// The client's protocol.
-        protocol: Protocol,
+        protocol: LlmProtocol,
     },
     /// Chat Completions from the provider, Responses to the client.
     ToResponses(Box<ChatToResponsesStream>),
@@ -139,14 +140,14 @@ impl Conversion {
 
 /// An error event in the client's protocol, for a stream that already started and has
 /// carried `events` events.
-fn error_event(protocol: Protocol, failure: &Failure, events: u64) -> Bytes {
+fn error_event(protocol: LlmProtocol, failure: &Failure, events: u64) -> Bytes {
     let code = failure.code.as_str();
     let message = failure.message.as_str();
     match protocol {
-        Protocol::ChatCompletions => crate::adapter::sse::data_frame(&json!({
+        LlmProtocol::ChatCompletions => crate::adapter::sse::data_frame(&json!({
             "error": {"message": message, "type": "server_error", "param": null, "code": code}
         })),
-        Protocol::Responses => crate::adapter::sse::event_frame(
+        LlmProtocol::OpenResponses => crate::adapter::sse::event_frame(
             "error",
             &json!({"type": "error", "code": code, "message": message, "param": null,
                     "sequence_number": events}),

@@ -64,41 +64,13 @@ pub fn choose_protocol(
     client: LlmProtocol,
     capabilities: &proto::ParticipantCapabilities,
 ) -> LlmProtocol {
-    let supports = |protocol| match protocol {
-        LlmProtocol::OpenResponses => capabilities.open_responses,
-        LlmProtocol::ChatCompletions => capabilities.chat_completions,
-    };
-    let other = other_protocol(client);
-    if supports(client) == proto::Capability::Unsupported
-        && supports(other) != proto::Capability::Unsupported
+    let other = client.other();
+    if capabilities.get(client) == proto::Capability::Unsupported
+        && capabilities.get(other) != proto::Capability::Unsupported
     {
         other
     } else {
         client
-    }
-}
-
-/// The protocol that is not `protocol`.
-pub fn other_protocol(protocol: LlmProtocol) -> LlmProtocol {
-    match protocol {
-        LlmProtocol::OpenResponses => LlmProtocol::ChatCompletions,
-        LlmProtocol::ChatCompletions => LlmProtocol::OpenResponses,
-    }
-}
-
-/// The provider path of a create request in `protocol`.
-pub fn create_path(protocol: LlmProtocol) -> &'static str {
-    match protocol {
-        LlmProtocol::OpenResponses => "/v1/responses",
-        LlmProtocol::ChatCompletions => "/v1/chat/completions",
-    }
-}
-
-/// The tunnel operation of a create request in `protocol`.
-pub fn create_operation(protocol: LlmProtocol) -> &'static str {
-    match protocol {
-        LlmProtocol::OpenResponses => proto::tunnel::operation::RESPONSES_CREATE,
-        LlmProtocol::ChatCompletions => proto::tunnel::operation::CHAT_COMPLETIONS_CREATE,
     }
 }
 
