@@ -565,7 +565,7 @@ async fn a_runtime_losing_its_tunnel_mid_stream_aborts_the_provider_and_comes_ba
     read_content(&mut reader, 2).await;
 
     let room = cluster.hub.hub().room(&cluster.code).unwrap();
-    let tunnel = room.lock().participants["alice"].tunnel.clone().unwrap();
+    let tunnel = room.participant("alice").unwrap().tunnel.unwrap();
     tunnel.close(
         gambi_protocol::CLOSE_TIMEOUT,
         gambi_hub::tunnel::TunnelFailure::Disconnected,

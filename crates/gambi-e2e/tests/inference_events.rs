@@ -291,7 +291,7 @@ async fn a_tunnel_lost_mid_stream_is_reported_as_such_to_the_client() {
         .unwrap();
     assert!(first.json().get("choices").is_some(), "{first:?}");
     let room = cluster.hub.hub().room(&cluster.code).unwrap();
-    let tunnel = room.lock().participants["alice"].tunnel.clone().unwrap();
+    let tunnel = room.participant("alice").unwrap().tunnel.unwrap();
     tunnel.close(
         gambi_protocol::CLOSE_TIMEOUT,
         gambi_hub::tunnel::TunnelFailure::Disconnected,

@@ -20,7 +20,7 @@ tokio::task_local! {
 }
 
 /// The id of the HTTP exchange being handled, or a fresh one outside any exchange.
-pub fn current_request_id() -> String {
+pub(crate) fn current_request_id() -> String {
     REQUEST_ID
         .try_with(Clone::clone)
         .unwrap_or_else(|_| uuid::Uuid::new_v4().to_string())
@@ -28,7 +28,7 @@ pub fn current_request_id() -> String {
 
 /// Middleware: gives each exchange a request id (honouring a well-formed incoming
 /// `x-request-id`) and echoes it in the response.
-pub async fn request_id_layer(request: Request, next: Next) -> Response {
+pub(crate) async fn request_id_layer(request: Request, next: Next) -> Response {
     let id = request
         .headers()
         .get("x-request-id")
@@ -44,14 +44,14 @@ pub async fn request_id_layer(request: Request, next: Next) -> Response {
 
 /// A successful management response: `{data, meta}` with a status.
 #[derive(Debug)]
-pub struct ApiOk<T> {
+pub(crate) struct ApiOk<T> {
     status: StatusCode,
     data: T,
 }
 
 impl<T> ApiOk<T> {
     /// `200 OK` with `data`.
-    pub fn ok(data: T) -> Self {
+    pub(crate) fn ok(data: T) -> Self {
         Self {
             status: StatusCode::OK,
             data,
@@ -59,7 +59,7 @@ impl<T> ApiOk<T> {
     }
 
     /// `201 Created` with `data`.
-    pub fn created(data: T) -> Self {
+    pub(crate) fn created(data: T) -> Self {
         Self {
             status: StatusCode::CREATED,
             data,
@@ -81,14 +81,14 @@ impl<T: Serialize> IntoResponse for ApiOk<T> {
 
 /// A management-plane failure.
 #[derive(Debug, Clone)]
-pub struct ApiError {
+pub(crate) struct ApiError {
     status: StatusCode,
     body: proto::ApiErrorBody,
 }
 
 impl ApiError {
     /// An error with every part given.
-    pub fn new(
+    pub(crate) fn new(
         status: StatusCode,
         code: proto::ErrorCode,
         message: impl Into<String>,
@@ -106,28 +106,19 @@ impl ApiError {
     }
 
     /// Attaches structured details.
-    pub fn with_details(mut self, details: Value) -> Self {
+    pub(crate) fn with_details(mut self, details: Value) -> Self {
         self.body.details = Some(details);
         self
     }
 
-    /// The HTTP status.
-    pub fn status(&self) -> StatusCode {
-        self.status
-    }
-
-    /// The error code.
-    pub fn code(&self) -> &proto::ErrorCode {
-        &self.body.code
-    }
-
     /// The message.
-    pub fn message(&self) -> &str {
+    #[cfg(test)]
+    pub(crate) fn message(&self) -> &str {
         &self.body.message
     }
 
     /// `400 INVALID_REQUEST`.
-    pub fn invalid(message: impl Into<String>, hint: impl Into<String>) -> Self {
+    pub(crate) fn invalid(message: impl Into<String>, hint: impl Into<String>) -> Self {
         Self::new(
             StatusCode::BAD_REQUEST,
             proto::ErrorCode::InvalidRequest,
@@ -137,7 +128,7 @@ impl ApiError {
     }
 
     /// `400 INVALID_REQUEST` for a body that is not JSON.
-    pub fn invalid_json(cause: &serde_json::Error) -> Self {
+    pub(crate) fn invalid_json(cause: &serde_json::Error) -> Self {
         Self::invalid(
             "Invalid JSON body.",
             "Provide a valid JSON object and retry.",
@@ -146,7 +137,7 @@ impl ApiError {
     }
 
     /// `404 ROOM_NOT_FOUND`.
-    pub fn room_not_found() -> Self {
+    pub(crate) fn room_not_found() -> Self {
         Self::new(
             StatusCode::NOT_FOUND,
             proto::ErrorCode::RoomNotFound,
@@ -156,7 +147,7 @@ impl ApiError {
     }
 
     /// `404 PARTICIPANT_NOT_FOUND`.
-    pub fn participant_not_found() -> Self {
+    pub(crate) fn participant_not_found() -> Self {
         Self::new(
             StatusCode::NOT_FOUND,
             proto::ErrorCode::ParticipantNotFound,
@@ -166,7 +157,7 @@ impl ApiError {
     }
 
     /// `401 INVALID_PASSWORD`.
-    pub fn invalid_password() -> Self {
+    pub(crate) fn invalid_password() -> Self {
         Self::new(
             StatusCode::UNAUTHORIZED,
             proto::ErrorCode::InvalidPassword,
@@ -176,7 +167,7 @@ impl ApiError {
     }
 
     /// `404 INVALID_REQUEST` for an unknown route.
-    pub fn route_not_found() -> Self {
+    pub(crate) fn route_not_found() -> Self {
         Self::new(
             StatusCode::NOT_FOUND,
             proto::ErrorCode::InvalidRequest,
@@ -186,7 +177,7 @@ impl ApiError {
     }
 
     /// `413 PAYLOAD_TOO_LARGE`.
-    pub fn payload_too_large(limit: usize) -> Self {
+    pub(crate) fn payload_too_large(limit: usize) -> Self {
         Self::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             proto::ErrorCode::PayloadTooLarge,
@@ -196,7 +187,7 @@ impl ApiError {
     }
 
     /// `500 INTERNAL_ERROR`; the cause is logged here, once, and not sent.
-    pub fn internal(what: &str, cause: &dyn std::fmt::Display) -> Self {
+    pub(crate) fn internal(what: &str, cause: &dyn std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "{what}");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,

@@ -10,15 +10,15 @@ use rand::Rng;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{info, warn};
+use tracing::{Instrument as _, info};
 
 use crate::clock::Clock;
 use crate::config::{HubConfig, Storage};
-use crate::inference::registry::ResponseRegistry;
-use crate::password::{PasswordHasherPool, constant_time_eq};
-use crate::room::{Participant, Room};
+use crate::password::{HashError, PasswordHasherPool};
+use crate::responses::ResponseRegistry;
+use crate::room::{ParticipantError, Registration, Room};
 use crate::store::{RoomRecord, SqliteStore, Store, StoreError};
-use crate::tunnel::{SessionContext, TokenStore, TunnelFailure, TunnelHandle};
+use crate::tunnel::{SessionContext, TokenStore, TunnelHandle};
 
 /// Letters and digits that cannot be mistaken for one another when read aloud or
 /// copied from a projector (no `0`/`O`, no `1`/`I`).
@@ -42,57 +42,31 @@ pub enum CreateRoomError {
     /// The hub keeps as many rooms as it allows.
     #[error("the hub already keeps {0} rooms")]
     TooManyRooms(usize),
-    /// Hashing or storing failed.
-    #[error("{0}")]
-    Internal(String),
+    /// The password could not be hashed.
+    #[error("could not hash the room password: {0}")]
+    Password(#[from] HashError),
+    /// The room could not be stored.
+    #[error("could not store the room: {0}")]
+    Store(#[from] StoreError),
+    /// The storage task panicked or was cancelled.
+    #[error("the storage task failed: {0}")]
+    Worker(#[from] tokio::task::JoinError),
+    /// Every code drawn was taken.
+    #[error("no free room code was found")]
+    NoFreeCode,
 }
 
-/// What a participant registration carries after validation.
-#[derive(Debug, Clone)]
-pub struct Registration {
-    /// Display name.
-    pub nickname: String,
-    /// Model name.
-    pub model: String,
-    /// Provider endpoint.
-    pub endpoint: String,
-    /// Room password, if given.
-    pub password: Option<String>,
-    /// Shared specs.
-    pub specs: proto::MachineSpecs,
-    /// Runtime defaults.
-    pub config: proto::RuntimeConfig,
-    /// Probed protocol support.
-    pub capabilities: proto::ParticipantCapabilities,
-    /// Slots.
-    pub max_concurrency: u32,
-}
-
-/// The outcome of an upsert.
+/// The outcome of a registration.
 #[derive(Debug)]
-pub struct Upserted {
+pub(crate) struct Registered {
     /// Whether the participant is new.
-    pub created: bool,
+    pub(crate) created: bool,
     /// Its summary after the change.
-    pub summary: proto::ParticipantSummary,
+    pub(crate) summary: proto::ParticipantSummary,
     /// A fresh tunnel token.
-    pub token: String,
+    pub(crate) token: String,
     /// The session credential.
-    pub session_token: String,
-}
-
-/// Why a participant operation was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ParticipantError {
-    /// No such participant.
-    #[error("participant not found")]
-    NotFound,
-    /// A live session owns this id and the caller did not prove it is that session.
-    #[error("participant is held by a connected session")]
-    Conflict,
-    /// The room holds as many participants as it allows.
-    #[error("the room already holds {0} participants")]
-    RoomFull(usize),
+    pub(crate) session_token: String,
 }
 
 struct HubInner {
@@ -186,12 +160,12 @@ impl Hub {
     }
 
     /// The hub-wide shutdown signal.
-    pub fn shutdown_token(&self) -> &CancellationToken {
+    pub(crate) fn shutdown_token(&self) -> &CancellationToken {
         &self.inner.shutdown
     }
 
     /// Owner of every task the hub spawns.
-    pub fn tracker(&self) -> &TaskTracker {
+    pub(crate) fn tracker(&self) -> &TaskTracker {
         &self.inner.tracker
     }
 
@@ -211,7 +185,7 @@ impl Hub {
     }
 
     /// The response registry (native response owners and adapted responses).
-    pub fn responses(&self) -> std::sync::MutexGuard<'_, ResponseRegistry> {
+    pub(crate) fn responses(&self) -> std::sync::MutexGuard<'_, ResponseRegistry> {
         self.inner
             .responses
             .lock()
@@ -234,17 +208,17 @@ impl Hub {
     }
 
     /// Every room, oldest first.
-    pub fn list_rooms(&self) -> Vec<Arc<Room>> {
+    pub(crate) fn list_rooms(&self) -> Vec<Arc<Room>> {
         self.rooms().in_order.clone()
     }
 
     /// Current subscribers of the hub-wide events.
-    pub fn hub_subscriber_count(&self) -> usize {
+    pub(crate) fn hub_subscriber_count(&self) -> usize {
         self.inner.hub_events.receiver_count()
     }
 
     /// Subscribes to hub-wide events (`room.created`).
-    pub fn subscribe_hub(&self) -> broadcast::Receiver<Arc<proto::RoomEvent>> {
+    pub(crate) fn subscribe_hub(&self) -> broadcast::Receiver<Arc<proto::RoomEvent>> {
         self.inner.hub_events.subscribe()
     }
 
@@ -260,13 +234,7 @@ impl Hub {
             return Err(CreateRoomError::TooManyRooms(limit));
         }
         let password_hash = match password {
-            Some(password) => Some(
-                self.inner
-                    .passwords
-                    .hash(password)
-                    .await
-                    .map_err(CreateRoomError::Internal)?,
-            ),
+            Some(password) => Some(self.inner.passwords.hash(password).await?),
             None => None,
         };
         let mut record = RoomRecord {
@@ -294,9 +262,7 @@ impl Hub {
                 }
                 store.insert_room(&to_store).map(|()| true)
             })
-            .await
-            .map_err(|error| CreateRoomError::Internal(error.to_string()))?
-            .map_err(|error| CreateRoomError::Internal(error.to_string()))?;
+            .await??;
             if !stored {
                 continue;
             }
@@ -325,9 +291,7 @@ impl Hub {
             info!(room = %room.code(), "room created");
             return Ok(room);
         }
-        Err(CreateRoomError::Internal(
-            "could not find a free room code".into(),
-        ))
+        Err(CreateRoomError::NoFreeCode)
     }
 
     /// Whether `presented` is the room's password (always true for open rooms).
@@ -338,7 +302,7 @@ impl Hub {
         let Some(presented) = presented.filter(|password| !password.is_empty()) else {
             return false;
         };
-        if room.verified_password.matches(presented) {
+        if room.verified_password().matches(presented) {
             return true;
         }
         let ok = self
@@ -347,205 +311,60 @@ impl Hub {
             .verify(presented.to_owned(), hash)
             .await;
         if ok {
-            room.verified_password.remember(presented);
+            room.verified_password().remember(presented);
         }
         ok
     }
 
-    /// Registers a participant or updates its registration.
-    ///
-    /// A participant whose tunnel is live can only be re-registered by its own session
-    /// (`session_token`); a stale one can be reclaimed by anyone allowed in the room.
-    pub fn upsert_participant(
+    /// Registers a participant or updates its registration (see [`Room::upsert`]), and
+    /// mints a tunnel token for it.
+    pub(crate) fn upsert_participant(
         &self,
         room: &Room,
         id: &str,
         registration: Registration,
         session_token: Option<&str>,
-    ) -> Result<Upserted, ParticipantError> {
-        let now = self.inner.clock.now_ms();
-        let mut state = room.lock();
-        let created = !state.participants.contains_key(id);
-        let mut reclaimed = false;
-        let session = match state.participants.get_mut(id) {
-            Some(existing) => {
-                let owns = session_token.is_some_and(|token| {
-                    constant_time_eq(token.as_bytes(), existing.session_token.as_bytes())
-                });
-                if existing.connected() && !owns {
-                    return Err(ParticipantError::Conflict);
-                }
-                if !owns {
-                    // Someone reclaims a stale id: retire the old credential, its tokens
-                    // and its tunnel.
-                    reclaimed = true;
-                    existing.session_token = new_secret();
-                    if let Some(tunnel) = existing.tunnel.take() {
-                        tunnel.close(proto::CLOSE_SUPERSEDED, TunnelFailure::Superseded);
-                    }
-                }
-                existing.nickname = registration.nickname;
-                existing.model = registration.model;
-                existing.endpoint = registration.endpoint;
-                existing.config = registration.config;
-                existing.specs = registration.specs;
-                existing.capabilities = registration.capabilities;
-                existing.max_concurrency = registration.max_concurrency;
-                existing.last_seen = now;
-                existing.updated_at = now;
-                existing.offline_announced = false;
-                existing.session_token.clone()
-            }
-            None => {
-                let limit = self.inner.config.max_participants_per_room;
-                if state.participants.len() >= limit {
-                    return Err(ParticipantError::RoomFull(limit));
-                }
-                let participant = Participant {
-                    id: id.to_owned(),
-                    nickname: registration.nickname,
-                    model: registration.model,
-                    endpoint: registration.endpoint,
-                    config: registration.config,
-                    specs: registration.specs,
-                    capabilities: registration.capabilities,
-                    max_concurrency: registration.max_concurrency,
-                    joined_at: now,
-                    last_seen: now,
-                    updated_at: now,
-                    tunnel: None,
-                    session_token: new_secret(),
-                    offline_announced: false,
-                };
-                let session = participant.session_token.clone();
-                state.participants.insert(id.to_owned(), participant);
-                session
-            }
-        };
-        let participant = &state.participants[id];
-        room.scheduler()
-            .upsert(id, &participant.model, participant.max_concurrency);
-        room.refresh_availability(participant, now);
-        let summary = room.participant_summary(participant, now);
-        room.publish(if created {
-            proto::RoomEventPayload::ParticipantJoined(summary.clone())
-        } else {
-            proto::RoomEventPayload::ParticipantUpdated(summary.clone())
-        });
-        drop(state);
+    ) -> Result<Registered, ParticipantError> {
+        let limit = self.inner.config.max_participants_per_room;
+        let upserted = room.upsert(id, registration, session_token, limit, new_secret)?;
         let mut tokens = self.tokens();
-        if reclaimed {
+        if upserted.reclaimed {
             tokens.revoke_participant(&room.record().id, id);
         }
         let token = tokens.mint(&room.record().id, id);
         drop(tokens);
-        Ok(Upserted {
-            created,
-            summary,
+        Ok(Registered {
+            created: upserted.created,
+            summary: upserted.summary,
             token,
-            session_token: session,
+            session_token: upserted.session_token,
         })
     }
 
-    /// Whether `session_token` is the participant's current session credential.
-    pub fn owns_participant(&self, room: &Room, id: &str, session_token: Option<&str>) -> bool {
-        let state = room.lock();
-        match (state.participants.get(id), session_token) {
-            (Some(participant), Some(token)) => {
-                constant_time_eq(token.as_bytes(), participant.session_token.as_bytes())
-            }
-            _ => false,
-        }
-    }
-
-    /// The participant's tunnel, if it is open.
-    pub fn live_tunnel(&self, room: &Room, id: &str) -> Option<TunnelHandle> {
-        room.lock()
-            .participants
-            .get(id)
-            .and_then(|participant| participant.tunnel.clone())
-            .filter(|tunnel| !tunnel.is_closed())
-    }
-
-    /// Whether the participant exists and has a live tunnel.
-    pub fn participant_connected(&self, room: &Room, id: &str) -> Option<bool> {
-        room.lock().participants.get(id).map(Participant::connected)
-    }
-
-    /// Removes a participant, closing its tunnel and failing its requests.
-    pub fn remove_participant(
+    /// Removes a participant (see [`Room::remove`]) and voids its tunnel tokens.
+    pub(crate) fn remove_participant(
         &self,
         room: &Room,
         id: &str,
         session_token: Option<&str>,
     ) -> Result<(), ParticipantError> {
-        let mut state = room.lock();
-        let participant = state
-            .participants
-            .get(id)
-            .ok_or(ParticipantError::NotFound)?;
-        let owns = session_token.is_some_and(|token| {
-            constant_time_eq(token.as_bytes(), participant.session_token.as_bytes())
-        });
-        if participant.connected() && !owns {
-            return Err(ParticipantError::Conflict);
-        }
-        let removed = state.participants.shift_remove(id);
-        room.scheduler().remove(id);
-        if let Some(tunnel) = removed.and_then(|participant| participant.tunnel) {
-            tunnel.close(proto::CLOSE_REMOVED, TunnelFailure::Removed);
-        }
-        room.publish(proto::RoomEventPayload::ParticipantLeft(
-            proto::event::ParticipantRef {
-                participant_id: id.to_owned(),
-            },
-        ));
-        drop(state);
+        room.remove(id, session_token)?;
         self.tokens().revoke_participant(&room.record().id, id);
-        info!(room = %room.code(), participant = %id, "participant left");
         Ok(())
     }
 
-    /// Records a heartbeat and returns the status after it.
-    pub fn heartbeat(
-        &self,
-        room: &Room,
-        id: &str,
-    ) -> Result<proto::HeartbeatResponse, ParticipantError> {
-        let now = self.inner.clock.now_ms();
-        let mut state = room.lock();
-        let participant = state
-            .participants
-            .get_mut(id)
-            .ok_or(ParticipantError::NotFound)?;
-        participant.last_seen = now;
-        participant.updated_at = now;
-        let recovered = std::mem::take(&mut participant.offline_announced);
-        let status = participant.status(now, room.active(id));
-        if recovered {
-            room.refresh_availability(participant, now);
-            let summary = room.participant_summary(participant, now);
-            room.publish(proto::RoomEventPayload::ParticipantUpdated(summary));
-        }
-        Ok(proto::HeartbeatResponse {
-            success: true,
-            status,
-            last_seen: now,
-        })
-    }
-
     /// Checks a tunnel token without using it up.
-    pub fn check_token(&self, room: &Room, id: &str, token: &str) -> bool {
+    pub(crate) fn check_token(&self, room: &Room, id: &str, token: &str) -> bool {
         self.tokens().check(token, &room.record().id, id).is_ok()
     }
 
     /// Uses up a tunnel token.
-    pub fn consume_token(&self, room: &Room, id: &str, token: &str) -> bool {
+    pub(crate) fn consume_token(&self, room: &Room, id: &str, token: &str) -> bool {
         self.tokens().consume(token, &room.record().id, id).is_ok()
     }
 
     /// The context a new tunnel session of this participant runs with.
-    pub fn session_context(&self, room: &Room, id: &str) -> SessionContext {
+    pub(crate) fn session_context(&self, room: &Room, id: &str) -> SessionContext {
         SessionContext {
             room_code: room.code().to_owned(),
             participant_id: id.to_owned(),
@@ -557,72 +376,30 @@ impl Hub {
         }
     }
 
-    /// Makes `tunnel` the participant's tunnel, superseding any older one, and watches it
+    /// Makes `tunnel` the participant's tunnel (see [`Room::attach_tunnel`]) and watches it,
     /// so the participant goes offline when it closes.
-    pub fn attach_tunnel(&self, room: &Arc<Room>, id: &str, tunnel: TunnelHandle) {
-        let now = self.inner.clock.now_ms();
-        {
-            let mut state = room.lock();
-            let Some(participant) = state.participants.get_mut(id) else {
-                tunnel.close(proto::CLOSE_REMOVED, TunnelFailure::Removed);
-                return;
-            };
-            if let Some(old) = participant.tunnel.replace(tunnel.clone()) {
-                info!(room = %room.code(), participant = %id, "superseding older tunnel");
-                old.close(proto::CLOSE_SUPERSEDED, TunnelFailure::Superseded);
-            }
-            participant.updated_at = now;
-            room.refresh_availability(participant, now);
-            let summary = room.participant_summary(participant, now);
-            room.publish(proto::RoomEventPayload::ParticipantUpdated(summary));
+    pub(crate) fn attach_tunnel(&self, room: &Arc<Room>, id: &str, tunnel: TunnelHandle) {
+        if !room.attach_tunnel(id, &tunnel) {
+            return;
         }
-        let hub = self.clone();
         let room = room.clone();
         let id = id.to_owned();
-        self.inner.tracker.spawn(async move {
-            tunnel.closed().await;
-            hub.detach_tunnel(&room, &id, tunnel.session_id());
-        });
-    }
-
-    /// Forgets a closed tunnel if it is still the participant's current one.
-    fn detach_tunnel(&self, room: &Room, id: &str, session_id: u64) {
-        let now = self.inner.clock.now_ms();
-        let mut state = room.lock();
-        let Some(participant) = state.participants.get_mut(id) else {
-            return;
-        };
-        if participant
-            .tunnel
-            .as_ref()
-            .is_some_and(|tunnel| tunnel.session_id() == session_id)
-        {
-            participant.tunnel = None;
-            participant.updated_at = now;
-            room.refresh_availability(participant, now);
-            let summary = room.participant_summary(participant, now);
-            room.publish(proto::RoomEventPayload::ParticipantUpdated(summary));
-        }
+        let span = tracing::info_span!("tunnel_watch", room = %room.code(), participant = %id);
+        self.inner.tracker.spawn(
+            async move {
+                tunnel.closed().await;
+                room.detach_tunnel(&id, tunnel.session_id());
+            }
+            .instrument(span),
+        );
     }
 
     /// One liveness sweep: announces participants that missed their heartbeats and
-    /// forgets expired tokens.
-    pub fn sweep(&self) {
+    /// forgets expired tokens and responses.
+    pub(crate) fn sweep(&self) {
         let now = self.inner.clock.now_ms();
         for room in self.list_rooms() {
-            let mut state = room.lock();
-            for participant in state.participants.values_mut() {
-                if participant.stale(now) && !participant.offline_announced {
-                    participant.offline_announced = true;
-                    room.refresh_availability(participant, now);
-                    warn!(room = %room.code(), participant = %participant.id, "participant missed its heartbeats");
-                    room.publish(proto::RoomEventPayload::ParticipantOffline(
-                        proto::event::ParticipantRef {
-                            participant_id: participant.id.clone(),
-                        },
-                    ));
-                }
-            }
+            room.sweep(now);
         }
         self.tokens().purge_expired();
         self.responses()

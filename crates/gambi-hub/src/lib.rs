@@ -12,17 +12,19 @@
 //! listener until a shutdown token fires. The library never reads the environment, never
 //! installs signal handlers and never prints: the CLI does that and passes the results in.
 
-pub mod adapter;
-pub mod api;
-pub mod clock;
-pub mod config;
-pub mod error;
-pub mod hub;
-pub mod inference;
-pub mod password;
-pub mod room;
+mod adapter;
+mod api;
+mod clock;
+mod config;
+mod error;
+mod http;
+mod hub;
+mod inference;
+mod password;
+mod responses;
+mod room;
 pub mod scheduler;
-pub mod store;
+mod store;
 pub mod tunnel;
 
 use std::net::SocketAddr;
@@ -33,8 +35,11 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 pub use api::router;
+pub use clock::Clock;
 pub use config::{HubConfig, Storage};
-pub use hub::Hub;
+pub use hub::{Hub, StartError};
+pub use room::{ParticipantSnapshot, Room};
+pub use store::{SqliteStore, Store, StoreError};
 
 /// How long open connections get to finish once shutdown begins.
 const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);

@@ -13,11 +13,25 @@ use argon2::{Argon2, PasswordHash, PasswordHasher, PasswordVerifier};
 use tokio::sync::Semaphore;
 
 /// Most password hashes computed at once, hub-wide.
-pub const MAX_CONCURRENT_HASHES: usize = 2;
+pub(crate) const MAX_CONCURRENT_HASHES: usize = 2;
+
+/// Why a password could not be hashed.
+#[derive(Debug, thiserror::Error)]
+pub enum HashError {
+    /// Argon2 refused the input or its parameters.
+    #[error("Argon2 failed: {0}")]
+    Argon2(String),
+    /// The hashing task panicked or was cancelled.
+    #[error("the hashing task failed: {0}")]
+    Worker(#[from] tokio::task::JoinError),
+    /// The pool is closed (the hub is shutting down).
+    #[error("the hashing pool is closed")]
+    PoolClosed,
+}
 
 /// Hashes and verifies passwords without blocking the async threads.
 #[derive(Debug)]
-pub struct PasswordHasherPool {
+pub(crate) struct PasswordHasherPool {
     permits: Semaphore,
 }
 
@@ -31,21 +45,24 @@ impl Default for PasswordHasherPool {
 
 impl PasswordHasherPool {
     /// The Argon2id PHC string of `password`.
-    pub async fn hash(&self, password: String) -> Result<String, String> {
-        let _permit = self.permits.acquire().await.map_err(|e| e.to_string())?;
+    pub(crate) async fn hash(&self, password: String) -> Result<String, HashError> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| HashError::PoolClosed)?;
         tokio::task::spawn_blocking(move || {
             let salt = SaltString::generate(&mut OsRng);
             Argon2::default()
                 .hash_password(password.as_bytes(), &salt)
                 .map(|hash| hash.to_string())
-                .map_err(|error| error.to_string())
+                .map_err(|error| HashError::Argon2(error.to_string()))
         })
-        .await
-        .map_err(|error| error.to_string())?
+        .await?
     }
 
     /// Whether `password` matches the PHC string `hash`.
-    pub async fn verify(&self, password: String, hash: String) -> bool {
+    pub(crate) async fn verify(&self, password: String, hash: String) -> bool {
         let Ok(_permit) = self.permits.acquire().await else {
             return false;
         };
@@ -63,7 +80,7 @@ impl PasswordHasherPool {
 
 /// The last password that verified for one room, kept to skip Argon2 on repeat.
 #[derive(Default)]
-pub struct VerifiedPassword {
+pub(crate) struct VerifiedPassword {
     last: Mutex<Option<String>>,
 }
 
@@ -75,7 +92,7 @@ impl std::fmt::Debug for VerifiedPassword {
 
 impl VerifiedPassword {
     /// Whether `password` is the one that verified last.
-    pub fn matches(&self, password: &str) -> bool {
+    pub(crate) fn matches(&self, password: &str) -> bool {
         self.last
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -84,13 +101,13 @@ impl VerifiedPassword {
     }
 
     /// Remembers a password that just verified.
-    pub fn remember(&self, password: &str) {
+    pub(crate) fn remember(&self, password: &str) {
         *self.last.lock().unwrap_or_else(PoisonError::into_inner) = Some(password.to_owned());
     }
 }
 
 /// Compares without an early exit, so timing does not reveal the matching prefix.
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }

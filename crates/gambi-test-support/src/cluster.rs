@@ -202,7 +202,7 @@ impl Cluster {
     ///
     /// # Panics
     /// When the room no longer exists.
-    pub fn room(&self) -> Arc<gambi_hub::room::Room> {
+    pub fn room(&self) -> Arc<gambi_hub::Room> {
         self.hub.hub().room(&self.code).expect("the room exists")
     }
 
@@ -306,12 +306,10 @@ impl Cluster {
 }
 
 /// Whether the hub routes requests to participant `id` of `room`.
-fn routable(room: &gambi_hub::room::Room, id: &str) -> bool {
+fn routable(room: &gambi_hub::Room, id: &str) -> bool {
     let connected = room
-        .lock()
-        .participants
-        .get(id)
-        .is_some_and(gambi_hub::room::Participant::connected);
+        .participant(id)
+        .is_some_and(|participant| participant.summary.connection.connected);
     connected
         && room
             .scheduler()

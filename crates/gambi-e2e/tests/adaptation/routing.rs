@@ -275,6 +275,6 @@ async fn a_model_not_found_404_is_not_a_missing_route() {
         ));
     }
     let room = cluster.hub.hub().room(&cluster.code).unwrap();
-    let capabilities = room.lock().participants["gus"].capabilities;
+    let capabilities = room.participant("gus").unwrap().summary.capabilities;
     assert_eq!(capabilities.open_responses, Unknown);
 }

@@ -236,10 +236,8 @@ pub(crate) async fn wait_routable(cluster: &Cluster, id: &str) {
     let mut events = room.subscribe();
     loop {
         let connected = room
-            .lock()
-            .participants
-            .get(id)
-            .is_some_and(gambi_hub::room::Participant::connected);
+            .participant(id)
+            .is_some_and(|participant| participant.summary.connection.connected);
         if connected
             && room
                 .scheduler()
@@ -262,10 +260,8 @@ pub(crate) async fn wait_disconnected(cluster: &Cluster, id: &str) {
     let mut events = room.subscribe();
     loop {
         let connected = room
-            .lock()
-            .participants
-            .get(id)
-            .is_some_and(gambi_hub::room::Participant::connected);
+            .participant(id)
+            .is_some_and(|participant| participant.summary.connection.connected);
         if !connected {
             return;
         }

@@ -5,11 +5,11 @@
 //! request), or the provider answered with something that is not a result (an error body, no
 //! choices), which the hub reports as a bad gateway instead of panicking or inventing output.
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 /// Why a request or an answer could not be converted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum AdaptError {
+pub(crate) enum AdaptError {
     /// The request cannot be bridged as written; answered with HTTP 400.
     #[error("{message}")]
     InvalidRequest {
@@ -32,7 +32,7 @@ pub enum AdaptError {
 
 impl AdaptError {
     /// A 400 for a field the participant cannot honour once translated.
-    pub fn unsupported(param: impl Into<String>, message: impl Into<String>) -> Self {
+    pub(crate) fn unsupported(param: impl Into<String>, message: impl Into<String>) -> Self {
         Self::InvalidRequest {
             message: message.into(),
             param: Some(param.into()),
@@ -41,7 +41,7 @@ impl AdaptError {
     }
 
     /// A 400 for a field whose value is malformed.
-    pub fn invalid_value(param: impl Into<String>, message: impl Into<String>) -> Self {
+    pub(crate) fn invalid_value(param: impl Into<String>, message: impl Into<String>) -> Self {
         Self::InvalidRequest {
             message: message.into(),
             param: Some(param.into()),
@@ -50,7 +50,7 @@ impl AdaptError {
     }
 
     /// A 400 for a request that lacks something it needs.
-    pub fn missing(param: impl Into<String>, message: impl Into<String>) -> Self {
+    pub(crate) fn missing(param: impl Into<String>, message: impl Into<String>) -> Self {
         Self::InvalidRequest {
             message: message.into(),
             param: Some(param.into()),
@@ -59,7 +59,7 @@ impl AdaptError {
     }
 
     /// A 502 for a provider answer that is not a convertible result.
-    pub fn upstream(message: impl Into<String>, code: Option<String>) -> Self {
+    pub(crate) fn upstream(message: impl Into<String>, code: Option<String>) -> Self {
         Self::Upstream {
             message: message.into(),
             code,
@@ -67,7 +67,7 @@ impl AdaptError {
     }
 
     /// The HTTP status the hub answers with.
-    pub fn status(&self) -> u16 {
+    pub(crate) fn status(&self) -> u16 {
         match self {
             Self::InvalidRequest { .. } => 400,
             Self::Upstream { .. } => 502,
@@ -75,21 +75,22 @@ impl AdaptError {
     }
 
     /// The offending field, if the error is about one.
-    pub fn param(&self) -> Option<&str> {
+    pub(crate) fn param(&self) -> Option<&str> {
         match self {
             Self::InvalidRequest { param, .. } => param.as_deref(),
             Self::Upstream { .. } => None,
         }
     }
 
+    #[cfg(test)]
     /// The body in OpenAI's error shape: `{"error":{"message","type","param","code"}}`.
-    pub fn to_openai_json(&self) -> Value {
+    pub(crate) fn to_openai_json(&self) -> Value {
         match self {
             Self::InvalidRequest {
                 message,
                 param,
                 code,
-            } => json!({
+            } => serde_json::json!({
                 "error": {
                     "message": message,
                     "type": "invalid_request_error",
@@ -97,7 +98,7 @@ impl AdaptError {
                     "code": code,
                 }
             }),
-            Self::Upstream { message, code } => json!({
+            Self::Upstream { message, code } => serde_json::json!({
                 "error": {
                     "message": message,
                     "type": "upstream_error",
@@ -151,6 +152,7 @@ pub(crate) fn provider_error(body: &Value) -> Option<(String, Option<String>)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn invalid_request_has_openai_shape() {

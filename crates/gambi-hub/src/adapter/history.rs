@@ -12,16 +12,16 @@ use super::ids::IdGen;
 use super::str_of;
 
 /// Default page size of an `input_items` listing, as in the OpenAI API.
-pub const DEFAULT_PAGE_LIMIT: u64 = 20;
+pub(crate) const DEFAULT_PAGE_LIMIT: u64 = 20;
 /// Largest page size of an `input_items` listing, as in the OpenAI API.
-pub const MAX_PAGE_LIMIT: u64 = 100;
+pub(crate) const MAX_PAGE_LIMIT: u64 = 100;
 
 /// The request's `input` as a list of items, the way OpenAI's `input_items` listing shows
 /// them: a string becomes one user message, message content strings become content parts,
 /// items without an id get one (`msg_…`, `fc_…`, `fco_…`), and messages, function calls and
 /// function call outputs without a status get `completed` (SDKs type it as required on all but
 /// user messages).
-pub fn normalize_input(req: &Value, ids: &IdGen) -> Vec<Value> {
+pub(crate) fn normalize_input(req: &Value, ids: &IdGen) -> Vec<Value> {
     match req.get("input") {
         Some(Value::String(text)) => vec![json!({
             "id": ids.message(),
@@ -82,7 +82,7 @@ fn normalize_item(item: &Value, ids: &IdGen) -> Value {
 /// The previous response's `instructions` are not carried over, as OpenAI documents: only the
 /// new request's `instructions` apply. Store the returned `input` as the new response's input
 /// items, so that the next link in the chain again needs just one lookup.
-pub fn expand_previous(
+pub(crate) fn expand_previous(
     prev_input_items: &[Value],
     prev_output_items: &[Value],
     new_req: &Value,
@@ -106,7 +106,7 @@ pub fn expand_previous(
 /// `order` is `desc` (newest first, the default) or `asc`; `after` and `before` are item ids
 /// bounding the page in that order; `limit` is 1 to 100, 20 by default. With only `before`,
 /// the page is the `limit` items just before it.
-pub fn input_items_page(
+pub(crate) fn input_items_page(
     items: &[Value],
     after: Option<&str>,
     before: Option<&str>,

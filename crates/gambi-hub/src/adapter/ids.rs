@@ -12,57 +12,58 @@ use rand::distr::Alphanumeric;
 
 /// Makes identifiers, randomly in production or from a counter in tests.
 #[derive(Debug, Default)]
-pub struct IdGen {
+pub(crate) struct IdGen {
     /// `None` for random ids, `Some(counter)` for sequential ones.
     counter: Option<AtomicU64>,
 }
 
 impl IdGen {
     /// Random identifiers, as used in production.
-    pub fn random() -> Self {
+    pub(crate) fn random() -> Self {
         Self { counter: None }
     }
 
+    #[cfg(test)]
     /// Deterministic identifiers from a counter starting at 1, in OpenAI's formats
     /// (`msg_000…001`, `call_000…002`, ...), for tests.
-    pub fn sequential() -> Self {
+    pub(crate) fn sequential() -> Self {
         Self {
             counter: Some(AtomicU64::new(0)),
         }
     }
 
     /// A Response id: `resp_` and 48 hexadecimal digits.
-    pub fn response(&self) -> String {
+    pub(crate) fn response(&self) -> String {
         format!("resp_{}", self.hex48())
     }
 
     /// An output message id: `msg_` and 48 hexadecimal digits.
-    pub fn message(&self) -> String {
+    pub(crate) fn message(&self) -> String {
         format!("msg_{}", self.hex48())
     }
 
     /// A reasoning item id: `rs_` and 48 hexadecimal digits.
-    pub fn reasoning(&self) -> String {
+    pub(crate) fn reasoning(&self) -> String {
         format!("rs_{}", self.hex48())
     }
 
     /// A function-call item id: `fc_` and 48 hexadecimal digits.
-    pub fn function_call(&self) -> String {
+    pub(crate) fn function_call(&self) -> String {
         format!("fc_{}", self.hex48())
     }
 
     /// A function-call-output item id: `fco_` and 48 hexadecimal digits.
-    pub fn function_call_output(&self) -> String {
+    pub(crate) fn function_call_output(&self) -> String {
         format!("fco_{}", self.hex48())
     }
 
     /// A Chat Completion id: `chatcmpl-` and 29 alphanumerics.
-    pub fn chat_completion(&self) -> String {
+    pub(crate) fn chat_completion(&self) -> String {
         format!("chatcmpl-{}", self.alphanumeric(29))
     }
 
     /// A tool-call id: `call_` and 24 alphanumerics.
-    pub fn tool_call(&self) -> String {
+    pub(crate) fn tool_call(&self) -> String {
         format!("call_{}", self.alphanumeric(24))
     }
 
@@ -141,7 +142,6 @@ mod tests {
         send_sync::<crate::adapter::ChatContext>();
         send_sync::<crate::adapter::ChatToResponsesStream>();
         send_sync::<crate::adapter::ResponsesToChatStream>();
-        send_sync::<crate::adapter::store::AdaptedResponseStore>();
     }
 
     #[test]

@@ -13,28 +13,25 @@
 //!   original request to echo.
 //! - [`stream`]: streaming state machines, both directions, fed with raw upstream bytes.
 //! - [`sse`]: a tolerant server-sent-events parser and the frame writer.
-//! - [`usage`]: token usage and first-content detection for native (non-adapted) traffic, and
-//!   the per-request [`usage::Metrics`].
+//! - [`usage`]: token usage as either protocol reports it.
 //! - [`history`]: input normalisation, `previous_response_id` expansion, `input_items` pages.
-//! - [`store`]: the bounded in-memory store of adapted responses.
 //! - [`ids`]: identifiers in OpenAI's formats.
 
-pub mod error;
-pub mod history;
-pub mod ids;
-pub mod request;
-pub mod response;
-pub mod sse;
-pub mod store;
-pub mod stream;
-pub mod usage;
+pub(crate) mod error;
+pub(crate) mod history;
+pub(crate) mod ids;
+pub(crate) mod request;
+pub(crate) mod response;
+pub(crate) mod sse;
+pub(crate) mod stream;
+pub(crate) mod usage;
 
-pub use error::AdaptError;
-pub use request::{chat_to_responses, responses_to_chat};
-pub use response::{
+pub(crate) use error::AdaptError;
+pub(crate) use request::{chat_to_responses, responses_to_chat};
+pub(crate) use response::{
     ChatContext, ResponseContext, chat_completion_to_response, response_to_chat_completion,
 };
-pub use stream::{ChatToResponsesStream, ResponsesToChatStream};
+pub(crate) use stream::{ChatToResponsesStream, ResponsesToChatStream};
 
 use serde_json::Value;
 

@@ -108,7 +108,7 @@ const CHAT_FIELDS: &[&str] = &[
 ///
 /// `previous_response_id` must already have been expanded into `input` by the hub (see
 /// [`super::history::expand_previous`]); `model` is copied as is for the hub to replace.
-pub fn responses_to_chat(req: &Value) -> Result<Value, AdaptError> {
+pub(crate) fn responses_to_chat(req: &Value) -> Result<Value, AdaptError> {
     let Some(fields) = req.as_object() else {
         return Err(AdaptError::invalid_value(
             "body",
@@ -647,7 +647,7 @@ fn text_format_to_chat(text: &Value) -> Result<Option<Value>, AdaptError> {
 }
 
 /// Converts a Chat Completions request into a Responses request.
-pub fn chat_to_responses(req: &Value) -> Result<Value, AdaptError> {
+pub(crate) fn chat_to_responses(req: &Value) -> Result<Value, AdaptError> {
     let Some(fields) = req.as_object() else {
         return Err(AdaptError::invalid_value(
             "body",

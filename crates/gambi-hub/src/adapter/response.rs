@@ -16,7 +16,7 @@ use super::{or_default, present, str_of};
 /// What a Chat Completions answer needs to become a Response: the ids to use, the client's
 /// original Responses request (its settings are echoed), the model name and the creation time.
 #[derive(Debug)]
-pub struct ResponseContext {
+pub(crate) struct ResponseContext {
     /// The Response id (`resp_…`), known before the provider answers so the hub can store it.
     pub id: String,
     /// The client's Responses request as it arrived (before `previous_response_id` expansion).
@@ -30,13 +30,19 @@ pub struct ResponseContext {
 }
 
 impl ResponseContext {
+    #[cfg(test)]
     /// A context with random ids and a fresh Response id.
-    pub fn new(request: Value, model: impl Into<String>, created_at: u64) -> Self {
+    pub(crate) fn new(request: Value, model: impl Into<String>, created_at: u64) -> Self {
         Self::with_ids(request, model, created_at, IdGen::random())
     }
 
     /// A context drawing its Response id and item ids from `ids`.
-    pub fn with_ids(request: Value, model: impl Into<String>, created_at: u64, ids: IdGen) -> Self {
+    pub(crate) fn with_ids(
+        request: Value,
+        model: impl Into<String>,
+        created_at: u64,
+        ids: IdGen,
+    ) -> Self {
         Self {
             id: ids.response(),
             request,
@@ -49,7 +55,7 @@ impl ResponseContext {
 
 /// What a Responses answer needs to become a Chat Completion.
 #[derive(Debug)]
-pub struct ChatContext {
+pub(crate) struct ChatContext {
     /// The Chat Completion id (`chatcmpl-…`).
     pub id: String,
     /// The model name reported in the answer.
@@ -65,13 +71,19 @@ pub struct ChatContext {
 }
 
 impl ChatContext {
+    #[cfg(test)]
     /// A context for the client's Chat Completions `request`, with random ids.
-    pub fn from_request(request: &Value, model: impl Into<String>, created: u64) -> Self {
+    pub(crate) fn from_request(request: &Value, model: impl Into<String>, created: u64) -> Self {
         Self::with_ids(request, model, created, IdGen::random())
     }
 
     /// A context for the client's Chat Completions `request`, drawing ids from `ids`.
-    pub fn with_ids(request: &Value, model: impl Into<String>, created: u64, ids: IdGen) -> Self {
+    pub(crate) fn with_ids(
+        request: &Value,
+        model: impl Into<String>,
+        created: u64,
+        ids: IdGen,
+    ) -> Self {
         let include_usage = request
             .get("stream_options")
             .and_then(|o| o.get("include_usage"))
@@ -92,7 +104,7 @@ impl ChatContext {
 ///
 /// A provider body without `choices` (an error body) becomes [`AdaptError::Upstream`] with the
 /// provider's message.
-pub fn chat_completion_to_response(
+pub(crate) fn chat_completion_to_response(
     chat: &Value,
     ctx: &ResponseContext,
 ) -> Result<Value, AdaptError> {
@@ -177,7 +189,10 @@ pub fn chat_completion_to_response(
 ///
 /// A body that is not a Response (an error body) or a `failed` Response becomes
 /// [`AdaptError::Upstream`] with the provider's message.
-pub fn response_to_chat_completion(resp: &Value, ctx: &ChatContext) -> Result<Value, AdaptError> {
+pub(crate) fn response_to_chat_completion(
+    resp: &Value,
+    ctx: &ChatContext,
+) -> Result<Value, AdaptError> {
     let Some(output) = resp.get("output").and_then(Value::as_array) else {
         return Err(AdaptError::from_provider_body(
             resp,

@@ -12,14 +12,14 @@ use serde_json::Value;
 /// The largest event (its line and data buffers together) the parser keeps; a bigger one is
 /// dropped whole and counted in [`SseParser::oversized_events`]. Generous enough for a
 /// `response.completed` event that repeats a long answer.
-pub const MAX_EVENT_BYTES: usize = 16 * 1024 * 1024;
+pub(crate) const MAX_EVENT_BYTES: usize = 16 * 1024 * 1024;
 
 /// The final frame of a Chat Completions stream.
-pub const DONE_FRAME: &[u8] = b"data: [DONE]\n\n";
+pub(crate) const DONE_FRAME: &[u8] = b"data: [DONE]\n\n";
 
 /// One dispatched server-sent event.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct SseEvent {
+pub(crate) struct SseEvent {
     /// The `event:` field, if the event had one.
     pub event: Option<String>,
     /// The `data:` lines joined with `\n`.
@@ -32,7 +32,7 @@ pub struct SseEvent {
 
 /// Incremental SSE parser: push bytes as they arrive, get the complete events back.
 #[derive(Debug, Default)]
-pub struct SseParser {
+pub(crate) struct SseParser {
     /// Bytes of the current, not yet terminated line.
     line: Vec<u8>,
     /// The previous chunk ended with CR, so a leading LF in the next one belongs to it.
@@ -54,12 +54,12 @@ pub struct SseParser {
 
 impl SseParser {
     /// A parser at the start of a stream.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::default()
     }
 
     /// Feeds the next bytes of the stream and returns the events they complete, in order.
-    pub fn push(&mut self, mut chunk: &[u8]) -> Vec<SseEvent> {
+    pub(crate) fn push(&mut self, mut chunk: &[u8]) -> Vec<SseEvent> {
         let mut out = Vec::new();
         if !self.started && !chunk.is_empty() {
             // A UTF-8 byte order mark may only appear at the very start; it can be split too,
@@ -86,7 +86,7 @@ impl SseParser {
 
     /// Ends the stream: a last line without its newline and a last event without its blank
     /// line are still delivered.
-    pub fn finish(&mut self) -> Option<SseEvent> {
+    pub(crate) fn finish(&mut self) -> Option<SseEvent> {
         let mut out = Vec::new();
         if !self.started {
             self.started = true;
@@ -106,8 +106,9 @@ impl SseParser {
         out.pop()
     }
 
+    #[cfg(test)]
     /// How many events were dropped for being larger than [`MAX_EVENT_BYTES`].
-    pub fn oversized_events(&self) -> u64 {
+    pub(crate) fn oversized_events(&self) -> u64 {
         self.oversized
     }
 
@@ -217,14 +218,14 @@ impl SseParser {
 }
 
 /// A named frame: `event: <name>\ndata: <json>\n\n`, as the Responses API sends them.
-pub fn event_frame(name: &str, data: &Value) -> Bytes {
+pub(crate) fn event_frame(name: &str, data: &Value) -> Bytes {
     let mut out = Vec::with_capacity(name.len() + 64);
     write_event_frame(&mut out, name, data);
     Bytes::from(out)
 }
 
 /// An unnamed frame: `data: <json>\n\n`, as the Chat Completions API sends them.
-pub fn data_frame(data: &Value) -> Bytes {
+pub(crate) fn data_frame(data: &Value) -> Bytes {
     let mut out = Vec::with_capacity(64);
     write_data_frame(&mut out, data);
     Bytes::from(out)

@@ -18,8 +18,9 @@ use http::{HeaderMap, HeaderValue, header};
 use tokio::sync::broadcast::{self, error::RecvError};
 use tokio_util::sync::CancellationToken;
 
-use super::{bearer, rooms::require_admin};
+use super::rooms::require_admin;
 use crate::error::ApiError;
+use crate::http::bearer;
 use crate::hub::Hub;
 
 /// `GET /v1/rooms/{code}/events` (and the legacy `/rooms/{code}/events`).

@@ -1,21 +1,24 @@
 //! HTTP routes: the management plane (`/v1/*`), the tunnel upgrade and the room event
 //! streams. Handlers are thin: they parse, call [`crate::hub::Hub`], and render.
 
-pub(crate) mod body;
 mod events;
 mod participants;
 mod rooms;
 mod tunnel;
-pub mod validate;
+pub(crate) mod validate;
 
 use axum::Router;
 use axum::extract::Request;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
-use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use http::{HeaderValue, Method, StatusCode, header};
+
+use axum::body::Body;
+use serde_json::Value;
 
 use crate::error::{ApiError, request_id_layer};
+use crate::http::{BodyError, read_limited};
 use crate::hub::Hub;
 
 /// The hub's HTTP routes over `hub`.
@@ -77,18 +80,15 @@ async fn cors(request: Request, next: Next) -> Response {
     response
 }
 
-/// The token of an `Authorization: Bearer <token>` header.
-pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get(header::AUTHORIZATION)?
-        .to_str()
-        .ok()?
-        .strip_prefix("Bearer ")
-        .map(str::trim)
-        .filter(|token| !token.is_empty())
-}
-
-/// The `x-gambi-session` header: a participant's session credential.
-pub(crate) fn session_header(headers: &HeaderMap) -> Option<&str> {
-    headers.get(gambi_protocol::SESSION_HEADER)?.to_str().ok()
+/// Reads `body` (at most `limit` bytes) as JSON, with errors in the envelope shape.
+async fn read_json(body: Body, limit: usize) -> Result<Value, ApiError> {
+    let bytes = read_limited(body, limit)
+        .await
+        .map_err(|error| match error {
+            BodyError::TooLarge => ApiError::payload_too_large(limit),
+            BodyError::Unreadable => {
+                ApiError::invalid("Could not read the request body.", "Send the body again.")
+            }
+        })?;
+    serde_json::from_slice(&bytes).map_err(|error| ApiError::invalid_json(&error))
 }

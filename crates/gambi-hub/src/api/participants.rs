@@ -5,9 +5,11 @@ use axum::extract::{Path, State};
 use gambi_protocol as proto;
 use http::{HeaderMap, StatusCode, header};
 
-use super::{body::read_json, session_header, validate};
+use super::{read_json, validate};
 use crate::error::{ApiError, ApiOk};
-use crate::hub::{Hub, ParticipantError};
+use crate::http::session_header;
+use crate::hub::Hub;
+use crate::room::ParticipantError;
 
 fn conflict() -> ApiError {
     ApiError::new(
@@ -78,7 +80,7 @@ pub(super) async fn upsert(
     let registration = validate::registration(&value)?;
     let session = session_header(&headers);
     if room.is_protected()
-        && !hub.owns_participant(&room, &id, session)
+        && !room.owns(&id, session)
         && !hub
             .check_password(&room, registration.password.as_deref())
             .await
@@ -115,17 +117,19 @@ pub(super) async fn remove(
 ) -> Result<ApiOk<proto::SuccessResponse>, ApiError> {
     let room = hub.room(&code).ok_or_else(ApiError::room_not_found)?;
     let session = session_header(&headers);
-    if hub.participant_connected(&room, &id).is_none() {
+    if !room.has_participant(&id) {
         return Err(ApiError::participant_not_found());
     }
     if room.is_protected()
-        && !hub.owns_participant(&room, &id, session)
-        && !hub.check_password(&room, super::bearer(&headers)).await
+        && !room.owns(&id, session)
+        && !hub
+            .check_password(&room, crate::http::bearer(&headers))
+            .await
     {
         return Err(ApiError::invalid_password());
     }
-    if !hub.owns_participant(&room, &id, session)
-        && let Some(tunnel) = hub.live_tunnel(&room, &id)
+    if !room.owns(&id, session)
+        && let Some(tunnel) = room.live_tunnel(&id)
     {
         // The original runtime closes its socket and sends this DELETE at once, without a
         // session credential: give the tunnel a moment to finish closing before calling
@@ -146,7 +150,7 @@ pub(super) async fn heartbeat(
     Path((code, id)): Path<(String, String)>,
 ) -> Result<ApiOk<proto::HeartbeatResponse>, ApiError> {
     let room = hub.room(&code).ok_or_else(ApiError::room_not_found)?;
-    let response = hub.heartbeat(&room, &id).map_err(participant_error)?;
+    let response = room.heartbeat(&id).map_err(participant_error)?;
     Ok(ApiOk::ok(response))
 }
 

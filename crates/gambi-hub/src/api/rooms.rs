@@ -5,8 +5,9 @@ use axum::extract::{Path, State};
 use gambi_protocol as proto;
 use http::{HeaderMap, StatusCode};
 
-use super::{bearer, body::read_json, validate};
+use super::{read_json, validate};
 use crate::error::{ApiError, ApiOk};
+use crate::http::bearer;
 use crate::hub::{CreateRoomError, Hub};
 use crate::password::constant_time_eq;
 
@@ -46,18 +47,7 @@ pub(super) async fn create(
     let new_room = validate::new_room(&value)?;
     let room = hub
         .create_room(new_room.name, new_room.password, new_room.defaults)
-        .await
-        .map_err(|error| match error {
-            CreateRoomError::TooManyRooms(limit) => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                proto::ErrorCode::InternalError,
-                format!("This hub already keeps {limit} rooms."),
-                "Reuse an existing room, or start the hub with a larger limit.",
-            ),
-            CreateRoomError::Internal(cause) => {
-                ApiError::internal("Could not create the room", &cause)
-            }
-        })?;
+        .await?;
     let summary = room.summary();
     Ok(ApiOk::created(proto::CreateRoomResponse {
         host_id: summary.host_id.clone(),
@@ -91,12 +81,24 @@ pub(super) async fn participants(
     Path(code): Path<String>,
 ) -> Result<ApiOk<Vec<proto::ParticipantSummary>>, ApiError> {
     let room = hub.room(&code).ok_or_else(ApiError::room_not_found)?;
-    let now = room.now_ms();
-    let summaries = room
-        .lock()
-        .participants
-        .values()
-        .map(|participant| room.participant_summary(participant, now))
-        .collect();
-    Ok(ApiOk::ok(summaries))
+    Ok(ApiOk::ok(room.participant_summaries()))
+}
+
+impl From<CreateRoomError> for ApiError {
+    fn from(error: CreateRoomError) -> Self {
+        match error {
+            CreateRoomError::TooManyRooms(limit) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                proto::ErrorCode::InternalError,
+                format!("This hub already keeps {limit} rooms."),
+                "Reuse an existing room, or start the hub with a larger limit.",
+            ),
+            CreateRoomError::Password(_)
+            | CreateRoomError::Store(_)
+            | CreateRoomError::Worker(_)
+            | CreateRoomError::NoFreeCode => {
+                ApiError::internal("Could not create the room", &error)
+            }
+        }
+    }
 }

@@ -26,7 +26,7 @@ pub(super) async fn upgrade(
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
     let room = hub.room(&code).ok_or_else(ApiError::room_not_found)?;
-    if hub.participant_connected(&room, &id).is_none() {
+    if !room.has_participant(&id) {
         return Err(ApiError::participant_not_found());
     }
     let token = query

@@ -7,16 +7,16 @@ use gambi_protocol as proto;
 use serde_json::{Map, Value, json};
 
 use crate::error::ApiError;
-use crate::hub::Registration;
+use crate::room::Registration;
 
 /// Longest accepted display name, nickname, model name or participant id.
-pub const MAX_NAME_LEN: usize = 128;
+pub(crate) const MAX_NAME_LEN: usize = 128;
 /// Longest accepted room password.
-pub const MAX_PASSWORD_LEN: usize = 1024;
+pub(crate) const MAX_PASSWORD_LEN: usize = 1024;
 
 /// A validated `POST /v1/rooms` body.
 #[derive(Debug)]
-pub struct NewRoom {
+pub(crate) struct NewRoom {
     /// Display name.
     pub name: String,
     /// Password; `None` for an open room (an empty string also means none).
@@ -54,7 +54,7 @@ fn optional_string(
 }
 
 /// Validates a room creation body.
-pub fn new_room(value: &Value) -> Result<NewRoom, ApiError> {
+pub(crate) fn new_room(value: &Value) -> Result<NewRoom, ApiError> {
     let body = object(value)?;
     let name = optional_string(body, "name", MAX_NAME_LEN)?
         .map(|name| name.trim().to_owned())
@@ -85,7 +85,7 @@ pub fn new_room(value: &Value) -> Result<NewRoom, ApiError> {
 }
 
 /// Validates a participant id taken from the path.
-pub fn participant_id(id: &str) -> Result<(), ApiError> {
+pub(crate) fn participant_id(id: &str) -> Result<(), ApiError> {
     if id.is_empty() || id.chars().count() > MAX_NAME_LEN {
         return Err(ApiError::invalid(
             format!("Participant id must be 1 to {MAX_NAME_LEN} characters."),
@@ -102,7 +102,7 @@ pub fn participant_id(id: &str) -> Result<(), ApiError> {
 }
 
 /// Validates a participant registration body.
-pub fn registration(value: &Value) -> Result<Registration, ApiError> {
+pub(crate) fn registration(value: &Value) -> Result<Registration, ApiError> {
     let body = object(value)?;
     if body.contains_key("authHeaders") {
         return Err(ApiError::invalid(

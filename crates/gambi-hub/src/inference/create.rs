@@ -1,83 +1,50 @@
-//! Create requests (`POST …/chat/completions`, `POST …/responses`): routing, dispatch,
-//! failover, protocol fallback, and the answer to the client.
+//! Create requests (`POST …/chat/completions`, `POST …/responses`): routing, failover and
+//! protocol fallback.
+//!
+//! A request gets a lease on a participant from the room's scheduler and is tried there
+//! ([`attempt`]). What the try comes to decides what happens next: a response that started
+//! is answered ([`Exchange`]); a provider that lacks the client's protocol is asked again in
+//! the other one, on the same lease; a participant that failed before answering is replaced
+//! by another (once, when failover is on), and if none is left the client gets what the
+//! failed one said.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use axum::body::Body;
 use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
 use gambi_protocol as proto;
-use http::{HeaderMap, HeaderValue, StatusCode, header};
+use http::StatusCode;
 use proto::LlmProtocol;
 use proto::event::stage;
 use serde_json::Value;
 
+use super::answer::{Exchange, gambi_headers};
+use super::attempt::{self, Failure, Outcome};
 use super::error::InferenceError;
-use super::filter::UsageChunkFilter;
 use super::log::{self, RequestLog};
-use super::registry::Located;
-use super::relay::{Conversion, Relay, Remember};
-use super::request::{
-    ClientRequest, apply_defaults, choose_protocol, request_stream_usage, route_missing,
-};
-use super::upstream::{DispatchError, Upstream, dispatch};
-use super::{Target, learn_unsupported, target};
-use crate::adapter::history::{expand_previous, normalize_input};
+use super::request::{ClientRequest, Outbound, choose_protocol};
+use crate::adapter::history::expand_previous;
 use crate::adapter::ids::IdGen;
-use crate::adapter::store::AdaptedResponse;
-use crate::adapter::usage::{NativeStreamScanner, usage_from_bytes};
-use crate::adapter::{
-    ChatContext, ChatToResponsesStream, ResponseContext, ResponsesToChatStream,
-    chat_completion_to_response, chat_to_responses, response_to_chat_completion, responses_to_chat,
-};
 use crate::hub::Hub;
-use crate::room::Room;
+use crate::responses::Located;
+use crate::room::{Room, Target};
 use crate::scheduler::{ClientKey, Lease, LeaseRequest};
-
-/// The request body as it goes to the provider.
-struct Outbound {
-    body: Value,
-    /// The hub asked for stream usage on the client's behalf and must hide it.
-    strip_usage: bool,
-}
-
-/// Translates (if needed), applies defaults and names the participant's model.
-fn outbound(
-    body: &Value,
-    client: LlmProtocol,
-    provider: LlmProtocol,
-    target: &Target,
-    stream: bool,
-) -> Result<Outbound, InferenceError> {
-    let mut body = match (client, provider) {
-        (LlmProtocol::OpenResponses, LlmProtocol::ChatCompletions) => responses_to_chat(body)?,
-        (LlmProtocol::ChatCompletions, LlmProtocol::OpenResponses) => chat_to_responses(body)?,
-        _ => body.clone(),
-    };
-    apply_defaults(&mut body, provider, &target.defaults);
-    if let Some(fields) = body.as_object_mut() {
-        fields.insert("model".into(), Value::String(target.model.clone()));
-    }
-    let injected =
-        provider == LlmProtocol::ChatCompletions && stream && request_stream_usage(&mut body);
-    Ok(Outbound {
-        body,
-        strip_usage: injected && client == provider,
-    })
-}
-
-fn millis(duration: std::time::Duration) -> u64 {
-    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
-}
 
 /// What the create flow knows about the client's request.
 pub(super) struct Create {
-    pub hub: Hub,
-    pub room: Arc<Room>,
-    pub protocol: LlmProtocol,
-    pub client: ClientKey,
-    pub request: ClientRequest,
+    pub(super) hub: Hub,
+    pub(super) room: Arc<Room>,
+    pub(super) protocol: LlmProtocol,
+    pub(super) client: ClientKey,
+    pub(super) request: ClientRequest,
+}
+
+/// How a request served by one participant ended.
+enum Served {
+    /// The client has its answer.
+    Answered(Response),
+    /// The participant failed before answering; another may do better.
+    Failed(Failure),
 }
 
 impl Create {
@@ -90,471 +57,207 @@ impl Create {
     }
 
     async fn serve(self) -> Result<Response, InferenceError> {
-        let Create {
-            hub,
-            room,
-            protocol,
-            client,
-            request,
-        } = self;
         let request_id = uuid::Uuid::new_v4().to_string();
         let ids = IdGen::random();
-        let mut body = request.body.clone();
-        let mut selector = proto::ModelSelector::parse(&request.model);
-
-        if protocol == LlmProtocol::OpenResponses
-            && let Some(previous) = body.get("previous_response_id").and_then(Value::as_str)
-        {
-            let now = u64::try_from(hub.clock().now_ms()).unwrap_or_default();
-            let located = hub.responses().locate(&room.record().id, previous, now);
-            match located {
-                Some(Located::Adapted(entry)) => {
-                    let output = entry.response["output"]
-                        .as_array()
-                        .cloned()
-                        .unwrap_or_default();
-                    body = expand_previous(&entry.input_items, &output, &body, &ids);
-                }
-                Some(Located::Native { participant_id }) => {
-                    selector = proto::ModelSelector::IdOrModel(participant_id);
-                }
-                None => {
-                    return Err(InferenceError::new(
-                        StatusCode::NOT_FOUND,
-                        "invalid_request_error",
-                        proto::ErrorCode::ResponseNotFound,
-                        format!("Previous response with id '{previous}' not found."),
-                    )
-                    .param("previous_response_id"));
-                }
-            }
-        }
-
+        let (body, selector) = self.resolve_previous(&ids)?;
         let unrouted = log::Unrouted {
-            room: &room,
+            room: &self.room,
             request_id: &request_id,
-            requested_model: &request.model,
-            client_protocol: protocol,
+            requested_model: &self.request.model,
+            client_protocol: self.protocol,
         };
-        let config = hub.config().clone();
-        let attempts = if config.failover { 2 } else { 1 };
+        let attempts = if self.hub.config().failover { 2 } else { 1 };
         let mut tried: Vec<String> = Vec::new();
-        let mut last_failure: Option<Response> = None;
-        'attempts: for attempt in 1..=attempts {
-            let lease_request = LeaseRequest::new(selector.clone(), client.clone())
+        let mut failure: Option<Failure> = None;
+        for attempt in 1..=attempts {
+            let lease_request = LeaseRequest::new(selector.clone(), self.client.clone())
                 .excluding(tried.iter().cloned());
             let waiting = log::Waiting::new(unrouted);
-            let acquired = room.scheduler().acquire(lease_request).await;
+            let acquired = self.room.scheduler().acquire(lease_request).await;
             waiting.done();
-            let mut lease = match acquired {
-                Ok(lease) => lease,
+            let lease = match (acquired, failure) {
+                (Ok(lease), _) => lease,
                 // A failover attempt that finds no other participant (none left, or none
                 // free before the queue timeout) answers with what actually failed.
-                Err(_) if last_failure.is_some() => {
-                    return Ok(
-                        last_failure.unwrap_or_else(|| StatusCode::BAD_GATEWAY.into_response())
-                    );
-                }
-                Err(error) => {
+                (Err(_), Some(failure)) => return Ok(failure.into_response()),
+                (Err(error), None) => {
                     let error = InferenceError::from(error);
                     unrouted.fail(stage::ROUTING, error.message(), None);
                     return Err(error);
                 }
             };
             let participant_id = lease.participant_id().to_owned();
-            let Some(target) = target(&room, &participant_id) else {
+            tried.push(participant_id.clone());
+            let Some(target) = self.room.target(&participant_id) else {
                 // The tunnel closed between the lease and now.
                 let error = InferenceError::upstream(
                     proto::ErrorCode::ParticipantTunnelNotConnected,
                     "Participant tunnel is not connected.",
                 );
                 unrouted.fail(stage::DISPATCH, error.message(), Some(&participant_id));
+                let mut lease = lease;
                 lease.fail_fast();
-                tried.push(participant_id);
-                last_failure = Some(error.into_response());
+                failure = Some(Failure::Error(error));
                 continue;
             };
-            let mut provider = choose_protocol(protocol, &target.capabilities);
-            let mut log = RequestLog::start(
-                room.clone(),
-                &request_id,
-                &request.model,
-                protocol,
-                provider,
-                target.served(),
-                millis(lease.queued()),
-                attempt,
-            );
-            loop {
-                let outbound = match outbound(&body, protocol, provider, &target, request.stream) {
-                    Ok(outbound) => outbound,
-                    Err(error) => {
-                        log.fail(stage::DISPATCH, error.message());
-                        return Err(error);
-                    }
-                };
-                let tunnel_request = proto::TunnelRequest {
-                    request_id: uuid::Uuid::new_v4().to_string(),
-                    operation: provider.operation().to_owned(),
-                    method: "POST".into(),
-                    path: provider.path().to_owned(),
-                    headers: BTreeMap::from([(
-                        "Content-Type".to_owned(),
-                        "application/json".to_owned(),
-                    )]),
-                    body: Some(outbound.body),
-                    stream: request.stream,
-                    metadata: None,
-                };
-                let mut upstream = match dispatch(
-                    &target.tunnel,
-                    tunnel_request,
-                    config.response_buffer,
-                    config.response_start_timeout,
-                    config.response_idle_timeout,
-                )
-                .await
-                {
-                    Ok(upstream) => upstream,
-                    Err(DispatchError::Failed(message)) => {
-                        lease.fail_fast();
-                        log.fail(stage::DISPATCH, &message);
-                        tried.push(participant_id);
-                        last_failure = Some(
-                            InferenceError::upstream(
-                                proto::ErrorCode::ProviderError,
-                                format!(
-                                    "Participant '{}' failed before answering: {message}",
-                                    target.id
-                                ),
-                            )
-                            .into_response(),
-                        );
-                        continue 'attempts;
-                    }
-                    Err(DispatchError::Timeout(after)) => {
-                        let error = InferenceError::timeout(format!(
-                            "Participant '{}' did not start answering within {} s.",
-                            target.id,
-                            after.as_secs()
-                        ));
-                        log.fail(stage::DISPATCH, error.message());
-                        return Err(error);
-                    }
-                };
-                let status = upstream.status;
-                if provider == protocol && matches!(status, 404 | 405 | 501) {
-                    let bytes = upstream
-                        .collect(config.max_response_body)
-                        .await
-                        .unwrap_or_default();
-                    let other = provider.other();
-                    if route_missing(status, &bytes)
-                        && target.capabilities.get(other) != proto::Capability::Unsupported
-                    {
-                        learn_unsupported(&room, &target.id, provider);
-                        provider = other;
-                        log.set_provider_protocol(other);
-                        continue;
-                    }
-                    lease.succeed();
-                    log.complete(status, None);
-                    return Ok(plain(
-                        status,
-                        upstream.content_type(),
-                        bytes,
-                        &request_id,
-                        &target,
-                        &lease,
-                    ));
-                }
-                if status >= 500 && attempt < attempts {
-                    let bytes = upstream
-                        .collect(config.max_response_body)
-                        .await
-                        .unwrap_or_default();
-                    lease.fail_fast();
-                    log.fail(
-                        stage::DISPATCH,
-                        &format!("The provider answered {status} before any content."),
-                    );
-                    last_failure = Some(plain(
-                        status,
-                        upstream.content_type(),
-                        bytes,
-                        &request_id,
-                        &target,
-                        &lease,
-                    ));
-                    tried.push(participant_id);
-                    continue 'attempts;
-                }
-                lease.succeed();
-                let exchange = Exchange {
-                    hub: hub.clone(),
-                    room: room.clone(),
-                    protocol,
-                    provider,
-                    original: &request.body,
-                    body: &body,
-                    stream: request.stream,
-                    strip_usage: outbound.strip_usage,
-                    request_id: &request_id,
-                    target: &target,
-                    ids,
-                };
-                return Ok(exchange.respond(upstream, lease, log).await);
+            let exchange = Exchange {
+                hub: self.hub.clone(),
+                room: self.room.clone(),
+                protocol: self.protocol,
+                provider: self.protocol,
+                original: &self.request.body,
+                body: &body,
+                stream: self.request.stream,
+                strip_usage: false,
+                request_id: &request_id,
+                target: &target,
+                ids: &ids,
+            };
+            match self.serve_on(exchange, lease, attempt).await? {
+                Served::Answered(response) => return Ok(response),
+                Served::Failed(failed) => failure = Some(failed),
             }
         }
-        Ok(last_failure.unwrap_or_else(|| {
-            InferenceError::upstream(
-                proto::ErrorCode::ProviderError,
-                "No participant could serve the request.",
-            )
-            .into_response()
-        }))
-    }
-}
-
-/// The parts of a request needed once its response has started.
-struct Exchange<'a> {
-    hub: Hub,
-    room: Arc<Room>,
-    protocol: LlmProtocol,
-    provider: LlmProtocol,
-    original: &'a Value,
-    body: &'a Value,
-    stream: bool,
-    strip_usage: bool,
-    request_id: &'a str,
-    target: &'a Target,
-    ids: IdGen,
-}
-
-impl Exchange<'_> {
-    fn created_at(&self) -> u64 {
-        u64::try_from(self.hub.clock().now_ms() / 1000).unwrap_or_default()
+        Ok(failure.map_or_else(
+            || {
+                InferenceError::upstream(
+                    proto::ErrorCode::ProviderError,
+                    "No participant could serve the request.",
+                )
+                .into_response()
+            },
+            IntoResponse::into_response,
+        ))
     }
 
-    fn wants_storage(&self) -> bool {
-        self.original.get("store").and_then(Value::as_bool) != Some(false)
-    }
-
-    async fn respond(self, mut upstream: Upstream, lease: Lease, mut log: RequestLog) -> Response {
-        let status = upstream.status;
-        let success = (200..300).contains(&status);
-        if self.stream && success {
-            return self.stream(upstream, lease, log);
-        }
-        let limit = self.hub.config().max_response_body;
-        let bytes = match upstream.collect(limit).await {
-            Ok(bytes) => bytes,
-            Err(message) => {
-                log.fail(stage::STREAM, &message);
-                return InferenceError::upstream(proto::ErrorCode::ProviderError, message)
-                    .into_response();
-            }
-        };
-        log.answered();
-        if success && bytes.is_empty() {
-            let message = "The participant's answer was empty.";
-            log.fail(stage::STREAM, message);
-            return InferenceError::upstream(proto::ErrorCode::ProviderError, message)
-                .into_response();
-        }
-        let usage = usage_from_bytes(&bytes);
-        if !success || self.protocol == self.provider {
-            if success && self.protocol == LlmProtocol::OpenResponses {
-                self.remember_native(&bytes);
-            }
-            log.complete(status, usage);
-            return plain(
-                status,
-                upstream.content_type(),
-                bytes,
-                self.request_id,
-                self.target,
-                &lease,
-            );
-        }
-        let Ok(answer) = serde_json::from_slice::<Value>(&bytes) else {
-            let message = "The provider's answer is not JSON.";
-            log.fail(stage::STREAM, message);
-            return InferenceError::upstream(proto::ErrorCode::ProviderError, message)
-                .into_response();
-        };
-        let converted = match self.protocol {
-            LlmProtocol::OpenResponses => {
-                let context = ResponseContext::with_ids(
-                    self.original.clone(),
-                    &self.target.model,
-                    self.created_at(),
-                    IdGen::random(),
-                );
-                chat_completion_to_response(&answer, &context).inspect(|response| {
-                    self.remember_adapted(&context.id, response);
-                })
-            }
-            LlmProtocol::ChatCompletions => {
-                let context = ChatContext::with_ids(
-                    self.original,
-                    &self.target.model,
-                    self.created_at(),
-                    IdGen::random(),
-                );
-                response_to_chat_completion(&answer, &context)
-            }
-        };
-        match converted {
-            Ok(converted) => {
-                log.complete(status, usage);
-                let bytes = Bytes::from(serde_json::to_vec(&converted).unwrap_or_default());
-                plain(
-                    status,
-                    Some("application/json"),
-                    bytes,
-                    self.request_id,
-                    self.target,
-                    &lease,
-                )
-            }
-            Err(error) => {
-                log.fail(stage::STREAM, &error.to_string());
-                InferenceError::from(error).into_response()
-            }
-        }
-    }
-
-    fn stream(self, upstream: Upstream, lease: Lease, log: RequestLog) -> Response {
-        let room_id = self.room.record().id.clone();
-        let participant_id = self.target.id.clone();
-        let (conversion, remember) = match (self.protocol, self.provider) {
-            (LlmProtocol::OpenResponses, LlmProtocol::ChatCompletions) => {
-                let context = ResponseContext::with_ids(
-                    self.original.clone(),
-                    &self.target.model,
-                    self.created_at(),
-                    IdGen::random(),
-                );
-                let remember = if self.wants_storage() {
-                    Remember::Adapted {
-                        room_id,
-                        participant_id,
-                        input_items: normalize_input(self.body, &self.ids),
-                    }
-                } else {
-                    Remember::Nothing
-                };
-                (
-                    Conversion::ToResponses(Box::new(ChatToResponsesStream::new(context))),
-                    remember,
-                )
-            }
-            (LlmProtocol::ChatCompletions, LlmProtocol::OpenResponses) => {
-                let context = ChatContext::with_ids(
-                    self.original,
-                    &self.target.model,
-                    self.created_at(),
-                    IdGen::random(),
-                );
-                (
-                    Conversion::ToChat(Box::new(ResponsesToChatStream::new(context))),
-                    Remember::Nothing,
-                )
-            }
-            (protocol, _) => {
-                let remember = match protocol {
-                    LlmProtocol::OpenResponses => Remember::NativeOwner {
-                        room_id,
-                        participant_id,
-                    },
-                    LlmProtocol::ChatCompletions => Remember::Nothing,
-                };
-                (
-                    Conversion::Native {
-                        scanner: Box::new(NativeStreamScanner::new(protocol)),
-                        filter: self.strip_usage.then(UsageChunkFilter::default),
-                        protocol,
-                    },
-                    remember,
-                )
-            }
-        };
-        let mut headers = gambi_headers(self.request_id, self.target, &lease);
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/event-stream"),
+    /// Serves the request on the participant of `exchange` (which holds `lease`): in the
+    /// client's protocol, or in the other one when the provider turns out to lack it.
+    async fn serve_on(
+        &self,
+        mut exchange: Exchange<'_>,
+        mut lease: Lease,
+        attempt: u32,
+    ) -> Result<Served, InferenceError> {
+        let target = exchange.target;
+        let mut provider = choose_protocol(self.protocol, &target.capabilities);
+        let mut log = RequestLog::start(
+            self.room.clone(),
+            exchange.request_id,
+            &self.request.model,
+            self.protocol,
+            provider,
+            target.into(),
+            lease.queued(),
+            attempt,
         );
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-        headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
-        let status = StatusCode::from_u16(upstream.status).unwrap_or(StatusCode::OK);
-        let relay = Relay {
-            hub: self.hub,
-            upstream,
-            lease,
-            log,
-            conversion,
-            remember,
+        loop {
+            let outbound = match Outbound::build(
+                exchange.body,
+                self.protocol,
+                provider,
+                target,
+                self.request.stream,
+            ) {
+                Ok(outbound) => outbound,
+                Err(error) => {
+                    log.fail(stage::DISPATCH, error.message());
+                    return Err(error);
+                }
+            };
+            let headers = gambi_headers(exchange.request_id, target, &lease);
+            let request = tunnel_request(provider, outbound.body, self.request.stream);
+            match attempt::run(self.hub.config(), target, request, headers.clone()).await {
+                Outcome::Started(upstream) => {
+                    lease.succeed();
+                    exchange.provider = provider;
+                    exchange.strip_usage = outbound.strip_usage;
+                    return Ok(Served::Answered(
+                        exchange.respond(upstream, lease, log).await,
+                    ));
+                }
+                Outcome::RouteMissing(_)
+                    if provider == self.protocol && can_fall_back(target, provider) =>
+                {
+                    self.room.learn_unsupported(&target.id, provider);
+                    provider = provider.other();
+                    log.set_provider_protocol(provider);
+                }
+                Outcome::Answered(answer) | Outcome::RouteMissing(answer) => {
+                    lease.succeed();
+                    log.complete(answer.status, None);
+                    return Ok(Served::Answered(answer.into_response(headers)));
+                }
+                Outcome::Retry(failure) => {
+                    lease.fail_fast();
+                    log.fail(stage::DISPATCH, &failure.describe());
+                    return Ok(Served::Failed(failure));
+                }
+                Outcome::Fail(error) => {
+                    log.fail(stage::DISPATCH, error.message());
+                    return Err(error);
+                }
+            }
+        }
+    }
+
+    /// The body to send and the participant to ask, once `previous_response_id` is
+    /// resolved: an adapted previous response is expanded into the input, a native one
+    /// pins the request to the participant that holds it.
+    fn resolve_previous(
+        &self,
+        ids: &IdGen,
+    ) -> Result<(Value, proto::ModelSelector), InferenceError> {
+        let body = self.request.body.clone();
+        let selector = proto::ModelSelector::parse(&self.request.model);
+        if self.protocol != LlmProtocol::OpenResponses {
+            return Ok((body, selector));
+        }
+        let Some(previous) = body.get("previous_response_id").and_then(Value::as_str) else {
+            return Ok((body, selector));
         };
-        (status, headers, relay.spawn()).into_response()
-    }
-
-    fn remember_native(&self, bytes: &[u8]) {
-        let id = serde_json::from_slice::<Value>(bytes)
-            .ok()
-            .and_then(|value| value.get("id").and_then(Value::as_str).map(str::to_owned));
-        if let Some(id) = id {
-            self.hub
-                .responses()
-                .insert_native(&id, &self.room.record().id, &self.target.id);
-        }
-    }
-
-    fn remember_adapted(&self, id: &str, response: &Value) {
-        if !self.wants_storage() {
-            return;
-        }
         let now = u64::try_from(self.hub.clock().now_ms()).unwrap_or_default();
-        let entry = AdaptedResponse {
-            room_id: self.room.record().id.clone(),
-            participant_id: self.target.id.clone(),
-            response: response.clone(),
-            input_items: normalize_input(self.body, &self.ids),
-            created_at_ms: now,
-        };
-        self.hub.responses().insert_adapted(id, entry, now);
+        let located = self
+            .hub
+            .responses()
+            .locate(&self.room.record().id, previous, now);
+        match located {
+            Some(Located::Adapted(entry)) => {
+                let output = entry.response["output"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default();
+                let body = expand_previous(&entry.input_items, &output, &body, ids);
+                Ok((body, selector))
+            }
+            Some(Located::Native { participant_id }) => {
+                Ok((body, proto::ModelSelector::IdOrModel(participant_id)))
+            }
+            None => Err(InferenceError::new(
+                StatusCode::NOT_FOUND,
+                "invalid_request_error",
+                proto::ErrorCode::ResponseNotFound,
+                format!("Previous response with id '{previous}' not found."),
+            )
+            .param("previous_response_id")),
+        }
     }
 }
 
-/// Headers telling the client who served it and how long it waited.
-fn gambi_headers(request_id: &str, target: &Target, lease: &Lease) -> HeaderMap {
-    let mut headers = HeaderMap::new();
-    if let Ok(value) = HeaderValue::from_str(request_id) {
-        headers.insert("x-gambi-request-id", value);
-    }
-    if let Ok(value) = HeaderValue::from_str(&target.id) {
-        headers.insert("x-gambi-participant", value);
-    }
-    if let Ok(value) = HeaderValue::from_str(&millis(lease.queued()).to_string()) {
-        headers.insert("x-gambi-queue-ms", value);
-    }
-    headers
+/// Whether `target` may speak the protocol other than `provider`.
+fn can_fall_back(target: &Target, provider: LlmProtocol) -> bool {
+    target.capabilities.get(provider.other()) != proto::Capability::Unsupported
 }
 
-/// A complete (non-streamed) response with the provider's status and body.
-fn plain(
-    status: u16,
-    content_type: Option<&str>,
-    body: Bytes,
-    request_id: &str,
-    target: &Target,
-    lease: &Lease,
-) -> Response {
-    let mut headers = gambi_headers(request_id, target, lease);
-    let content_type = content_type
-        .and_then(|value| HeaderValue::from_str(value).ok())
-        .unwrap_or_else(|| HeaderValue::from_static("application/json"));
-    headers.insert(header::CONTENT_TYPE, content_type);
-    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
-    (status, headers, Body::from(body)).into_response()
+/// The `tunnel.request` of a create request in `provider`'s protocol.
+fn tunnel_request(provider: LlmProtocol, body: Value, stream: bool) -> proto::TunnelRequest {
+    proto::TunnelRequest {
+        request_id: uuid::Uuid::new_v4().to_string(),
+        operation: provider.operation().to_owned(),
+        method: "POST".into(),
+        path: provider.path().to_owned(),
+        headers: BTreeMap::from([("Content-Type".to_owned(), "application/json".to_owned())]),
+        body: Some(body),
+        stream,
+        metadata: None,
+    }
 }

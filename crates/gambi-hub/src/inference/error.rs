@@ -16,7 +16,7 @@ use crate::scheduler::{ScheduleError, Wanted};
 
 /// A failed inference request.
 #[derive(Debug, Clone)]
-pub struct InferenceError {
+pub(crate) struct InferenceError {
     status: StatusCode,
     kind: &'static str,
     message: String,
@@ -27,7 +27,7 @@ pub struct InferenceError {
 
 impl InferenceError {
     /// An error with every part given.
-    pub fn new(
+    pub(crate) fn new(
         status: StatusCode,
         kind: &'static str,
         code: proto::ErrorCode,
@@ -44,28 +44,24 @@ impl InferenceError {
     }
 
     /// Names the request field at fault.
-    pub fn param(mut self, param: impl Into<String>) -> Self {
+    pub(crate) fn param(mut self, param: impl Into<String>) -> Self {
         self.param = Some(param.into());
         self
     }
 
+    #[cfg(test)]
     /// The HTTP status.
-    pub fn status(&self) -> StatusCode {
+    pub(crate) fn status(&self) -> StatusCode {
         self.status
     }
 
     /// The message.
-    pub fn message(&self) -> &str {
+    pub(crate) fn message(&self) -> &str {
         &self.message
     }
 
-    /// Our error code.
-    pub fn code(&self) -> &str {
-        &self.code
-    }
-
     /// `400 invalid_request_error`.
-    pub fn invalid(message: impl Into<String>) -> Self {
+    pub(crate) fn invalid(message: impl Into<String>) -> Self {
         Self::new(
             StatusCode::BAD_REQUEST,
             "invalid_request_error",
@@ -75,7 +71,7 @@ impl InferenceError {
     }
 
     /// `404`: the room does not exist.
-    pub fn room_not_found(code: &str) -> Self {
+    pub(crate) fn room_not_found(code: &str) -> Self {
         Self::new(
             StatusCode::NOT_FOUND,
             "invalid_request_error",
@@ -87,7 +83,7 @@ impl InferenceError {
     }
 
     /// `401`: the room has a password and the request did not present it.
-    pub fn invalid_password() -> Self {
+    pub(crate) fn invalid_password() -> Self {
         Self::new(
             StatusCode::UNAUTHORIZED,
             "authentication_error",
@@ -97,7 +93,7 @@ impl InferenceError {
     }
 
     /// `413`: the body is larger than the hub accepts.
-    pub fn payload_too_large(limit: usize) -> Self {
+    pub(crate) fn payload_too_large(limit: usize) -> Self {
         Self::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "invalid_request_error",
@@ -107,7 +103,7 @@ impl InferenceError {
     }
 
     /// `404`: the response id is unknown in this room.
-    pub fn response_not_found(id: &str) -> Self {
+    pub(crate) fn response_not_found(id: &str) -> Self {
         Self::new(
             StatusCode::NOT_FOUND,
             "invalid_request_error",
@@ -118,12 +114,12 @@ impl InferenceError {
     }
 
     /// `502`: the participant or its tunnel failed before answering.
-    pub fn upstream(code: proto::ErrorCode, message: impl Into<String>) -> Self {
+    pub(crate) fn upstream(code: proto::ErrorCode, message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_GATEWAY, "server_error", code, message)
     }
 
     /// `504`: the participant did not start answering in time.
-    pub fn timeout(message: impl Into<String>) -> Self {
+    pub(crate) fn timeout(message: impl Into<String>) -> Self {
         Self::new(
             StatusCode::GATEWAY_TIMEOUT,
             "server_error",
@@ -133,7 +129,7 @@ impl InferenceError {
     }
 
     /// The JSON body.
-    pub fn body(&self) -> serde_json::Value {
+    pub(crate) fn body(&self) -> serde_json::Value {
         serde_json::to_value(proto::OpenAiError {
             error: proto::OpenAiErrorBody {
                 message: self.message.clone(),

@@ -14,13 +14,13 @@ const MAX_HELD_EVENT: usize = 1024 * 1024;
 
 /// A streaming filter over SSE bytes cut anywhere.
 #[derive(Debug, Default)]
-pub struct UsageChunkFilter {
+pub(crate) struct UsageChunkFilter {
     held: BytesMut,
 }
 
 impl UsageChunkFilter {
     /// Filters the next bytes; returns what may go to the client now.
-    pub fn feed(&mut self, chunk: &[u8]) -> Bytes {
+    pub(crate) fn feed(&mut self, chunk: &[u8]) -> Bytes {
         self.held.extend_from_slice(chunk);
         let mut out = BytesMut::new();
         while let Some(end) = event_end(&self.held) {
@@ -36,7 +36,7 @@ impl UsageChunkFilter {
     }
 
     /// The stream ended: returns whatever is still held.
-    pub fn finish(&mut self) -> Bytes {
+    pub(crate) fn finish(&mut self) -> Bytes {
         let rest = self.held.split();
         if is_usage_only(&rest) {
             Bytes::new()
@@ -68,7 +68,7 @@ fn is_usage_only(event: &[u8]) -> bool {
     let Ok(text) = std::str::from_utf8(event) else {
         return false;
     };
-    if !crate::adapter::usage::has_object_key(text, "usage") {
+    if !super::scan::has_object_key(text, "usage") {
         return false;
     }
     let data: String = text

@@ -14,12 +14,12 @@ use http::{HeaderValue, Method, StatusCode, header};
 use serde_json::json;
 
 use super::error::InferenceError;
-use super::registry::Located;
 use super::upstream::{DispatchError, dispatch};
-use super::{Target, target};
 use crate::adapter::history::input_items_page;
 use crate::hub::Hub;
+use crate::responses::Located;
 use crate::room::Room;
+use crate::room::Target;
 
 /// Which lifecycle operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,8 +113,8 @@ pub(super) async fn handle(
             }
         },
         Some(Located::Native { participant_id }) => {
-            let Some(target) = target(room, &participant_id) else {
-                let exists = room.lock().participants.contains_key(&participant_id);
+            let Some(target) = room.target(&participant_id) else {
+                let exists = room.has_participant(&participant_id);
                 return Err(if exists {
                     InferenceError::new(
                         StatusCode::SERVICE_UNAVAILABLE,
@@ -168,8 +168,8 @@ async fn proxy(
     )
     .await
     .map_err(|error| match error {
-        DispatchError::Failed(message) => {
-            InferenceError::upstream(proto::ErrorCode::ProviderError, message)
+        DispatchError::Tunnel(_) | DispatchError::Failed(_) => {
+            InferenceError::upstream(proto::ErrorCode::ProviderError, error.to_string())
         }
         DispatchError::Timeout(after) => InferenceError::timeout(format!(
             "Participant '{}' did not answer within {} s.",
@@ -180,7 +180,9 @@ async fn proxy(
     let bytes = upstream
         .collect(config.max_response_body)
         .await
-        .map_err(|message| InferenceError::upstream(proto::ErrorCode::ProviderError, message))?;
+        .map_err(|error| {
+            InferenceError::upstream(proto::ErrorCode::ProviderError, error.to_string())
+        })?;
     let status = upstream.status;
     let forget = status == 404 && matches!(operation, Operation::Retrieve | Operation::Delete)
         || (operation == Operation::Delete && (200..300).contains(&status));

@@ -13,12 +13,13 @@ use proto::LlmProtocol;
 use proto::event::stage;
 use tokio::time::Instant;
 
-use crate::adapter::usage::{Metrics, TokenUsage};
-use crate::room::Room;
+use super::metrics::Metrics;
+use crate::adapter::usage::TokenUsage;
+use crate::room::{Room, Target};
 
 /// Who serves a request, as the events report it.
 #[derive(Debug, Clone)]
-pub struct Served {
+pub(crate) struct Served {
     /// Participant id.
     pub participant_id: String,
     /// Its nickname.
@@ -29,9 +30,20 @@ pub struct Served {
     pub model: String,
 }
 
+impl From<&Target> for Served {
+    fn from(target: &Target) -> Self {
+        Self {
+            participant_id: target.id.clone(),
+            nickname: target.nickname.clone(),
+            endpoint: target.endpoint.clone(),
+            model: target.model.clone(),
+        }
+    }
+}
+
 /// Publishes the events of one request attempt.
 #[derive(Debug)]
-pub struct RequestLog {
+pub(crate) struct RequestLog {
     room: Arc<Room>,
     request_id: String,
     requested_model: String,
@@ -53,16 +65,17 @@ fn millis(duration: std::time::Duration) -> u64 {
 impl RequestLog {
     /// Starts the log of an attempt and publishes `llm.request`.
     #[allow(clippy::too_many_arguments)] // Each field is reported on the wire.
-    pub fn start(
+    pub(crate) fn start(
         room: Arc<Room>,
         request_id: &str,
         requested_model: &str,
         client_protocol: LlmProtocol,
         provider_protocol: LlmProtocol,
         served: Served,
-        queue_ms: u64,
+        queued: std::time::Duration,
         attempt: u32,
     ) -> Self {
+        let queue_ms = millis(queued);
         room.publish(proto::RoomEventPayload::LlmRequest(
             proto::event::LlmRequestEvent {
                 request_id: request_id.to_owned(),
@@ -92,7 +105,7 @@ impl RequestLog {
 
     /// Switches to the other protocol (after the provider turned out to lack a route). The
     /// missing route's answer was not content: the first content is measured again.
-    pub fn set_provider_protocol(&mut self, protocol: LlmProtocol) {
+    pub(crate) fn set_provider_protocol(&mut self, protocol: LlmProtocol) {
         self.provider_protocol = protocol;
         self.first_content = None;
         self.answered = None;
@@ -101,14 +114,14 @@ impl RequestLog {
     /// Records that a non-streamed answer arrived (its head; the body follows at once).
     /// Its `ttftMs` is then the time until the answer, and since the tokens arrive
     /// together, its speed spans the whole duration.
-    pub fn answered(&mut self) {
+    pub(crate) fn answered(&mut self) {
         if self.answered.is_none() {
             self.answered = Some(Instant::now());
         }
     }
 
     /// Records the first content delta of a stream.
-    pub fn first_content(&mut self) {
+    pub(crate) fn first_content(&mut self) {
         if self.first_content.is_none() {
             self.first_content = Some(Instant::now());
         }
@@ -131,7 +144,7 @@ impl RequestLog {
     }
 
     /// Publishes `llm.complete`.
-    pub fn complete(&mut self, status: u16, usage: Option<TokenUsage>) {
+    pub(crate) fn complete(&mut self, status: u16, usage: Option<TokenUsage>) {
         if std::mem::replace(&mut self.finished, true) {
             return;
         }
@@ -151,7 +164,7 @@ impl RequestLog {
     }
 
     /// Publishes `llm.error` for a failure at `stage`.
-    pub fn fail(&mut self, stage: &str, error: &str) {
+    pub(crate) fn fail(&mut self, stage: &str, error: &str) {
         if std::mem::replace(&mut self.finished, true) {
             return;
         }
@@ -191,7 +204,7 @@ impl Drop for RequestLog {
 
 /// The `llm.*` identity of a request before a participant serves it.
 #[derive(Debug, Clone, Copy)]
-pub struct Unrouted<'a> {
+pub(crate) struct Unrouted<'a> {
     /// The room.
     pub room: &'a Room,
     /// Id of the inference request.
@@ -204,7 +217,7 @@ pub struct Unrouted<'a> {
 
 impl Unrouted<'_> {
     /// Publishes `llm.error` at `stage`, naming `participant_id` when one was chosen.
-    pub fn fail(&self, stage: &str, error: &str, participant_id: Option<&str>) {
+    pub(crate) fn fail(&self, stage: &str, error: &str, participant_id: Option<&str>) {
         self.room.publish(proto::RoomEventPayload::LlmError(
             proto::event::LlmErrorEvent {
                 request_id: self.request_id.to_owned(),
@@ -227,14 +240,14 @@ impl Unrouted<'_> {
 /// Reports a request whose client leaves while it waits for a slot: dropped while armed,
 /// it publishes `llm.error` with stage `cancelled`.
 #[derive(Debug)]
-pub struct Waiting<'a> {
+pub(crate) struct Waiting<'a> {
     request: Unrouted<'a>,
     armed: bool,
 }
 
 impl<'a> Waiting<'a> {
     /// Starts watching a wait.
-    pub fn new(request: Unrouted<'a>) -> Self {
+    pub(crate) fn new(request: Unrouted<'a>) -> Self {
         Self {
             request,
             armed: true,
@@ -242,7 +255,7 @@ impl<'a> Waiting<'a> {
     }
 
     /// The wait ended (with a slot or an error); nothing to report on drop.
-    pub fn done(mut self) {
+    pub(crate) fn done(mut self) {
         self.armed = false;
     }
 }

@@ -6,15 +6,18 @@
 //! streams back to the client ([`relay`]) while [`log`] publishes `llm.*` events. Errors
 //! use the OpenAI error shape ([`error`]).
 
+mod answer;
+mod attempt;
 mod create;
-pub mod error;
-pub mod filter;
+pub(crate) mod error;
+pub(crate) mod filter;
 mod lifecycle;
-pub mod log;
-pub mod registry;
+pub(crate) mod log;
+mod metrics;
 mod relay;
-pub mod request;
-pub mod upstream;
+pub(crate) mod request;
+mod scan;
+pub(crate) mod upstream;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -34,10 +37,9 @@ use self::lifecycle::Operation;
 use crate::hub::Hub;
 use crate::room::Room;
 use crate::scheduler::ClientKey;
-use crate::tunnel::TunnelHandle;
 
 /// The inference routes.
-pub fn routes() -> Router<Hub> {
+pub(crate) fn routes() -> Router<Hub> {
     Router::new()
         .route("/rooms/{code}/v1/models", get(models))
         .route("/rooms/{code}/v1/models/{id}", get(model))
@@ -55,80 +57,6 @@ pub fn routes() -> Router<Hub> {
         .route("/rooms/{code}/v1/{*rest}", any(unknown_route))
 }
 
-/// A participant chosen to serve a request, as the request needs it.
-#[derive(Debug, Clone)]
-pub struct Target {
-    /// Participant id.
-    pub id: String,
-    /// Display name.
-    pub nickname: String,
-    /// Provider endpoint.
-    pub endpoint: String,
-    /// Provider model name.
-    pub model: String,
-    /// Known protocol support.
-    pub capabilities: proto::ParticipantCapabilities,
-    /// Room defaults overlaid with the participant's own.
-    pub defaults: proto::RuntimeConfig,
-    /// Its open tunnel.
-    pub tunnel: TunnelHandle,
-}
-
-impl Target {
-    /// What the events report about it.
-    pub fn served(&self) -> log::Served {
-        log::Served {
-            participant_id: self.id.clone(),
-            nickname: self.nickname.clone(),
-            endpoint: self.endpoint.clone(),
-            model: self.model.clone(),
-        }
-    }
-}
-
-/// The participant `id` of `room`, if it has an open tunnel.
-pub fn target(room: &Room, id: &str) -> Option<Target> {
-    let state = room.lock();
-    let participant = state.participants.get(id)?;
-    let tunnel = participant
-        .tunnel
-        .clone()
-        .filter(|tunnel| !tunnel.is_closed())?;
-    let defaults = room
-        .record()
-        .defaults
-        .clone()
-        .unwrap_or_default()
-        .overlay(&participant.config);
-    Some(Target {
-        id: participant.id.clone(),
-        nickname: participant.nickname.clone(),
-        endpoint: participant.endpoint.clone(),
-        model: participant.model.clone(),
-        capabilities: participant.capabilities,
-        defaults,
-        tunnel,
-    })
-}
-
-/// Remembers that participant `id` lacks `protocol` (its provider has no such route), so
-/// later requests go straight to the other protocol.
-pub fn learn_unsupported(room: &Room, id: &str, protocol: LlmProtocol) {
-    let now = room.now_ms();
-    let mut state = room.lock();
-    let Some(participant) = state.participants.get_mut(id) else {
-        return;
-    };
-    let slot = participant.capabilities.get_mut(protocol);
-    if *slot != proto::Capability::Unsupported {
-        *slot = proto::Capability::Unsupported;
-        participant.updated_at = now;
-        tracing::info!(room = %room.code(), participant = %id, protocol = protocol.as_str(), "provider lacks this protocol; adapting from now on");
-        let summary = room.participant_summary(participant, now);
-        room.publish(proto::RoomEventPayload::ParticipantUpdated(summary));
-    }
-}
-
 /// Resolves the room and checks the caller may use it.
 async fn authorize(
     hub: &Hub,
@@ -138,7 +66,10 @@ async fn authorize(
     let room = hub
         .room(code)
         .ok_or_else(|| InferenceError::room_not_found(code))?;
-    if !hub.check_password(&room, crate::api::bearer(headers)).await {
+    if !hub
+        .check_password(&room, crate::http::bearer(headers))
+        .await
+    {
         return Err(InferenceError::invalid_password());
     }
     Ok(room)
@@ -146,7 +77,7 @@ async fn authorize(
 
 /// Who is asking, for fairness: the API key when one is sent, else the address.
 fn client_key(headers: &HeaderMap, peer: Option<SocketAddr>) -> ClientKey {
-    match (crate::api::bearer(headers), peer) {
+    match (crate::http::bearer(headers), peer) {
         (Some(key), _) => ClientKey::api_key(key),
         (None, Some(peer)) => ClientKey::ip(peer.ip()),
         (None, None) => ClientKey::named("unknown"),
@@ -154,7 +85,7 @@ fn client_key(headers: &HeaderMap, peer: Option<SocketAddr>) -> ClientKey {
 }
 
 async fn read_body(hub: &Hub, body: Body) -> Result<bytes::Bytes, InferenceError> {
-    use crate::api::body::{BodyError, read_limited};
+    use crate::http::{BodyError, read_limited};
     let limit = hub.config().max_inference_body;
     read_limited(body, limit)
         .await
@@ -310,31 +241,24 @@ async fn model(
 
 /// The model entries of the room's routable participants (only `id`, when given).
 fn model_entries(room: &Room, id: Option<&str>) -> Vec<proto::ModelEntry> {
-    let now = room.now_ms();
-    room.lock()
-        .participants
-        .values()
-        .filter(|participant| participant.available(now))
-        .filter(|participant| id.is_none_or(|id| participant.id == id))
-        .map(|participant| {
-            let summary = room.participant_summary(participant, now);
-            proto::ModelEntry {
-                id: summary.id.clone(),
-                object: "model".into(),
-                created: summary.joined_at / 1000,
-                owned_by: summary.nickname.clone(),
-                gambi: proto::ModelEntryInfo {
-                    nickname: summary.nickname,
-                    model: summary.model,
-                    endpoint: summary.endpoint,
-                    capabilities: summary.capabilities,
-                    connection: summary.connection,
-                    status: summary.status,
-                    max_concurrency: summary.max_concurrency,
-                    active_requests: summary.active_requests,
-                    last_seen: summary.last_seen,
-                },
-            }
+    room.routable(id)
+        .into_iter()
+        .map(|summary| proto::ModelEntry {
+            id: summary.id.clone(),
+            object: "model".into(),
+            created: summary.joined_at / 1000,
+            owned_by: summary.nickname.clone(),
+            gambi: proto::ModelEntryInfo {
+                nickname: summary.nickname,
+                model: summary.model,
+                endpoint: summary.endpoint,
+                capabilities: summary.capabilities,
+                connection: summary.connection,
+                status: summary.status,
+                max_concurrency: summary.max_concurrency,
+                active_requests: summary.active_requests,
+                last_seen: summary.last_seen,
+            },
         })
         .collect()
 }

@@ -26,11 +26,12 @@ use tokio_util::sync::CancellationToken;
 
 use super::filter::UsageChunkFilter;
 use super::log::RequestLog;
+use super::scan::NativeStreamScanner;
 use super::upstream::{BodyEvent, Failure, Upstream};
-use crate::adapter::store::AdaptedResponse;
-use crate::adapter::usage::{NativeStreamScanner, TokenUsage};
+use crate::adapter::usage::TokenUsage;
 use crate::adapter::{ChatToResponsesStream, ResponsesToChatStream};
 use crate::hub::Hub;
+use crate::responses::AdaptedResponse;
 use crate::scheduler::Lease;
 
 /// How the relay turns provider bytes into client bytes.

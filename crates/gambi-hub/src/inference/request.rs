@@ -1,15 +1,17 @@
 //! Pure request logic of the inference plane: parsing the client's body, choosing the
-//! protocol to speak with the participant, and merging runtime defaults.
+//! protocol to speak with the participant, translating, and merging runtime defaults.
 
 use gambi_protocol as proto;
 use proto::LlmProtocol;
 use serde_json::{Map, Value, json};
 
 use super::error::InferenceError;
+use crate::adapter::{chat_to_responses, responses_to_chat};
+use crate::room::Target;
 
 /// A client's create request, parsed just enough to route it.
 #[derive(Debug, Clone)]
-pub struct ClientRequest {
+pub(crate) struct ClientRequest {
     /// The JSON body as the client sent it.
     pub body: Value,
     /// The `model` string (a selector).
@@ -19,7 +21,7 @@ pub struct ClientRequest {
 }
 
 /// Parses a create request body. Only `model` and `stream` are interpreted here.
-pub fn parse(bytes: &[u8]) -> Result<ClientRequest, InferenceError> {
+pub(crate) fn parse(bytes: &[u8]) -> Result<ClientRequest, InferenceError> {
     let body: Value = serde_json::from_slice(bytes)
         .map_err(|error| InferenceError::invalid(format!("Invalid JSON body: {error}.")))?;
     if !body.is_object() {
@@ -57,10 +59,47 @@ pub fn parse(bytes: &[u8]) -> Result<ClientRequest, InferenceError> {
     })
 }
 
+/// The request body as it goes to the provider.
+#[derive(Debug)]
+pub(crate) struct Outbound {
+    /// The body, translated if needed, with defaults applied and the participant's model.
+    pub(crate) body: Value,
+    /// The hub asked for stream usage on the client's behalf and must hide it.
+    pub(crate) strip_usage: bool,
+}
+
+impl Outbound {
+    /// Translates `body` from `client`'s protocol to `provider`'s if they differ, applies
+    /// the target's defaults and names its model.
+    pub(crate) fn build(
+        body: &Value,
+        client: LlmProtocol,
+        provider: LlmProtocol,
+        target: &Target,
+        stream: bool,
+    ) -> Result<Self, InferenceError> {
+        let mut body = match (client, provider) {
+            (LlmProtocol::OpenResponses, LlmProtocol::ChatCompletions) => responses_to_chat(body)?,
+            (LlmProtocol::ChatCompletions, LlmProtocol::OpenResponses) => chat_to_responses(body)?,
+            _ => body.clone(),
+        };
+        apply_defaults(&mut body, provider, &target.defaults);
+        if let Some(fields) = body.as_object_mut() {
+            fields.insert("model".into(), Value::String(target.model.clone()));
+        }
+        let injected =
+            provider == LlmProtocol::ChatCompletions && stream && request_stream_usage(&mut body);
+        Ok(Self {
+            body,
+            strip_usage: injected && client == provider,
+        })
+    }
+}
+
 /// The protocol to speak with a participant for a client using `client`: its own when the
 /// participant may support it, the other one when the participant is known to lack it and
 /// may support the other, else its own anyway (the provider's answer will say what failed).
-pub fn choose_protocol(
+pub(crate) fn choose_protocol(
     client: LlmProtocol,
     capabilities: &proto::ParticipantCapabilities,
 ) -> LlmProtocol {
@@ -95,7 +134,11 @@ fn set_if_absent(body: &mut Map<String, Value>, key: &str, value: Option<Value>)
 /// penalties and seed have no Responses equivalent and are not injected there, because
 /// strict Responses providers reject unknown parameters (the original sent them as
 /// non-standard fields).
-pub fn apply_defaults(body: &mut Value, protocol: LlmProtocol, defaults: &proto::RuntimeConfig) {
+pub(crate) fn apply_defaults(
+    body: &mut Value,
+    protocol: LlmProtocol,
+    defaults: &proto::RuntimeConfig,
+) {
     let Some(body) = body.as_object_mut() else {
         return;
     };
@@ -146,7 +189,7 @@ pub fn apply_defaults(body: &mut Value, protocol: LlmProtocol, defaults: &proto:
 /// Asks a Chat Completions provider to report usage at the end of a stream, so metrics
 /// never lack token counts. Returns whether the client had not asked for it itself (the
 /// hub then removes the extra usage chunk before the client sees it).
-pub fn request_stream_usage(body: &mut Value) -> bool {
+pub(crate) fn request_stream_usage(body: &mut Value) -> bool {
     let Some(body) = body.as_object_mut() else {
         return false;
     };
@@ -165,7 +208,7 @@ pub fn request_stream_usage(body: &mut Value) -> bool {
 /// (so the other protocol should be tried), as opposed to a missing model or a bad
 /// request. A 404 whose body mentions the model is the provider saying the model is
 /// unknown, not that it lacks the route.
-pub fn route_missing(status: u16, body: &[u8]) -> bool {
+pub(crate) fn route_missing(status: u16, body: &[u8]) -> bool {
     match status {
         405 | 501 => true,
         404 => {

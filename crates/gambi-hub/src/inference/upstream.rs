@@ -8,20 +8,36 @@ use bytes::{Bytes, BytesMut};
 use gambi_protocol as proto;
 use tokio::time::timeout;
 
-use crate::tunnel::{ResponseStream, TunnelEvent, TunnelFailure, TunnelHandle};
+use crate::tunnel::{ResponseStream, TunnelError, TunnelEvent, TunnelFailure, TunnelHandle};
 
 /// Why a request failed before its response started.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DispatchError {
-    /// The tunnel or the participant failed; another participant may succeed.
-    Failed(String),
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum DispatchError {
+    /// The request could not be sent down the tunnel.
+    #[error(transparent)]
+    Tunnel(#[from] TunnelError),
+    /// The participant or its tunnel failed before the response started.
+    #[error(transparent)]
+    Failed(#[from] TunnelFailure),
     /// The participant did not start answering in time.
+    #[error("no answer within {} s", .0.as_secs())]
     Timeout(Duration),
+}
+
+/// Why a body could not be read whole.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum CollectError {
+    /// It is larger than the hub holds.
+    #[error("The participant's response is larger than the hub holds ({0} bytes).")]
+    TooLarge(usize),
+    /// The response failed while it was read.
+    #[error("{}", .0.message)]
+    Failed(Failure),
 }
 
 /// The next piece of a response body.
 #[derive(Debug)]
-pub enum BodyEvent {
+pub(crate) enum BodyEvent {
     /// More bytes.
     Chunk(Bytes),
     /// The body is complete.
@@ -32,7 +48,7 @@ pub enum BodyEvent {
 
 /// Why a started response failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Failure {
+pub(crate) struct Failure {
     /// Our error code for it.
     pub code: proto::ErrorCode,
     /// What failed, in words.
@@ -41,7 +57,7 @@ pub struct Failure {
 
 impl Failure {
     /// A failure with `code` and `message`.
-    pub fn new(code: proto::ErrorCode, message: impl Into<String>) -> Self {
+    pub(crate) fn new(code: proto::ErrorCode, message: impl Into<String>) -> Self {
         Self {
             code,
             message: message.into(),
@@ -64,7 +80,7 @@ impl From<TunnelFailure> for Failure {
 
 /// A response whose head has arrived.
 #[derive(Debug)]
-pub struct Upstream {
+pub(crate) struct Upstream {
     /// HTTP status from the provider.
     pub status: u16,
     /// Provider response headers.
@@ -76,17 +92,14 @@ pub struct Upstream {
 }
 
 /// Sends `request` down `tunnel` and waits for the response head.
-pub async fn dispatch(
+pub(crate) async fn dispatch(
     tunnel: &TunnelHandle,
     request: proto::TunnelRequest,
     buffer: usize,
     start_timeout: Duration,
     idle_timeout: Duration,
 ) -> Result<Upstream, DispatchError> {
-    let mut stream = tunnel
-        .dispatch(request, buffer)
-        .await
-        .map_err(|error| DispatchError::Failed(error.to_string()))?;
+    let mut stream = tunnel.dispatch(request, buffer).await?;
     let first = timeout(start_timeout, stream.next())
         .await
         .map_err(|_| DispatchError::Timeout(start_timeout))?;
@@ -106,21 +119,15 @@ pub async fn dispatch(
         // A participant that skips `start` gets the benefit of the doubt: 200.
         Some(TunnelEvent::Chunk(bytes)) => upstream.pending = Some(bytes),
         Some(TunnelEvent::End) => upstream.ended = true,
-        Some(TunnelEvent::Error(failure)) => {
-            return Err(DispatchError::Failed(failure.to_string()));
-        }
-        None => {
-            return Err(DispatchError::Failed(
-                "Participant tunnel disconnected.".into(),
-            ));
-        }
+        Some(TunnelEvent::Error(failure)) => return Err(failure.into()),
+        None => return Err(TunnelFailure::Disconnected.into()),
     }
     Ok(upstream)
 }
 
 impl Upstream {
     /// The provider's `content-type`, if it sent one.
-    pub fn content_type(&self) -> Option<&str> {
+    pub(crate) fn content_type(&self) -> Option<&str> {
         self.headers
             .iter()
             .find(|(name, _)| name.eq_ignore_ascii_case("content-type"))
@@ -128,7 +135,7 @@ impl Upstream {
     }
 
     /// The next piece of the body. Cancel safe.
-    pub async fn next(&mut self) -> BodyEvent {
+    pub(crate) async fn next(&mut self) -> BodyEvent {
         if let Some(bytes) = self.pending.take() {
             return BodyEvent::Chunk(bytes);
         }
@@ -161,26 +168,19 @@ impl Upstream {
     }
 
     /// Reads the whole body, at most `limit` bytes.
-    pub async fn collect(&mut self, limit: usize) -> Result<Bytes, String> {
+    pub(crate) async fn collect(&mut self, limit: usize) -> Result<Bytes, CollectError> {
         let mut body = BytesMut::new();
         loop {
             match self.next().await {
                 BodyEvent::Chunk(bytes) => {
                     if body.len() + bytes.len() > limit {
-                        return Err(format!(
-                            "The participant's response is larger than the hub holds ({limit} bytes)."
-                        ));
+                        return Err(CollectError::TooLarge(limit));
                     }
                     body.extend_from_slice(&bytes);
                 }
                 BodyEvent::End => return Ok(body.freeze()),
-                BodyEvent::Failed(failure) => return Err(failure.message),
+                BodyEvent::Failed(failure) => return Err(CollectError::Failed(failure)),
             }
         }
-    }
-
-    /// Marks the response as consumed, so dropping it sends no cancel.
-    pub fn finish(&mut self) {
-        self.stream.mark_finished();
     }
 }

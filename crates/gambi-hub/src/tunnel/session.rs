@@ -85,6 +85,8 @@ impl std::fmt::Display for TunnelFailure {
     }
 }
 
+impl std::error::Error for TunnelFailure {}
+
 /// Why a request could not be sent down the tunnel.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TunnelError {

@@ -432,11 +432,8 @@ pub(crate) fn tunnel_handle(
     id: &str,
 ) -> gambi_hub::tunnel::TunnelHandle {
     let room = hub.hub().room(code).expect("the room exists");
-    let state = room.lock();
-    state
-        .participants
-        .get(id)
-        .and_then(|participant| participant.tunnel.clone())
+    room.participant(id)
+        .and_then(|participant| participant.tunnel)
         .expect("the participant has a tunnel")
 }
 

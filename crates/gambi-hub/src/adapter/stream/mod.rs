@@ -35,8 +35,8 @@
 mod to_chat;
 mod to_responses;
 
-pub use to_chat::ResponsesToChatStream;
-pub use to_responses::ChatToResponsesStream;
+pub(crate) use to_chat::ResponsesToChatStream;
+pub(crate) use to_responses::ChatToResponsesStream;
 
 #[cfg(test)]
 mod tests;

@@ -19,7 +19,7 @@ const TRUNCATED: &str = "The provider's stream ended before the response was fin
 /// `response.completed`) are caught up from those: whatever text or arguments the deltas did
 /// not carry is sent when the item or the response is done.
 #[derive(Debug)]
-pub struct ResponsesToChatStream {
+pub(crate) struct ResponsesToChatStream {
     ctx: ChatContext,
     parser: SseParser,
     role_sent: bool,
@@ -51,7 +51,7 @@ struct Text {
 
 impl ResponsesToChatStream {
     /// A stream answering the Chat Completions request described by `ctx`.
-    pub fn new(ctx: ChatContext) -> Self {
+    pub(crate) fn new(ctx: ChatContext) -> Self {
         Self {
             ctx,
             parser: SseParser::new(),
@@ -68,7 +68,7 @@ impl ResponsesToChatStream {
     }
 
     /// Feeds upstream bytes (cut anywhere) and returns the frames they produce.
-    pub fn feed(&mut self, chunk: &[u8]) -> Bytes {
+    pub(crate) fn feed(&mut self, chunk: &[u8]) -> Bytes {
         let mut out = Vec::new();
         if self.done {
             return Bytes::new();
@@ -84,7 +84,7 @@ impl ResponsesToChatStream {
 
     /// The upstream ended: returns the remaining frames; an upstream that ended without a
     /// terminal event gets an error frame.
-    pub fn finish(&mut self) -> Bytes {
+    pub(crate) fn finish(&mut self) -> Bytes {
         let mut out = Vec::new();
         if self.done {
             return Bytes::new();
@@ -99,7 +99,7 @@ impl ResponsesToChatStream {
     }
 
     /// The upstream failed (tunnel error, provider gone): ends with an error frame.
-    pub fn fail(&mut self, message: &str) -> Bytes {
+    pub(crate) fn fail(&mut self, message: &str) -> Bytes {
         let mut out = Vec::new();
         if !self.done {
             self.error(&mut out, message, None, None);
@@ -107,33 +107,36 @@ impl ResponsesToChatStream {
         Bytes::from(out)
     }
 
+    #[cfg(test)]
     /// Whether the stream has ended (`[DONE]` or an error frame written).
-    pub fn is_done(&self) -> bool {
+    pub(crate) fn is_done(&self) -> bool {
         self.done
     }
 
     /// Whether a content delta (text, refusal, reasoning, tool call) has been written.
-    pub fn first_content_emitted(&self) -> bool {
+    pub(crate) fn first_content_emitted(&self) -> bool {
         self.first_content
     }
 
     /// The usage the provider reported, if any.
-    pub fn usage(&self) -> Option<TokenUsage> {
+    pub(crate) fn usage(&self) -> Option<TokenUsage> {
         self.usage.as_ref().and_then(TokenUsage::from_usage_object)
     }
 
+    #[cfg(test)]
     /// The provider's final Response object, once it arrived.
-    pub fn final_response(&self) -> Option<&Value> {
+    pub(crate) fn final_response(&self) -> Option<&Value> {
         self.final_response.as_ref()
     }
 
     /// The error the stream ended with (the provider failed, or stopped short), if it did.
-    pub fn failure(&self) -> Option<&str> {
+    pub(crate) fn failure(&self) -> Option<&str> {
         self.failure.as_deref()
     }
 
+    #[cfg(test)]
     /// Upstream events skipped because their data was not JSON.
-    pub fn malformed_events(&self) -> u64 {
+    pub(crate) fn malformed_events(&self) -> u64 {
         self.malformed
     }
 

@@ -25,7 +25,7 @@ const TRUNCATED: &str = "The provider's stream ended before the response was fin
 /// a tool call that was already closed (providers interleaving parallel calls) is still
 /// streamed as a delta and kept in the final response.
 #[derive(Debug)]
-pub struct ChatToResponsesStream {
+pub(crate) struct ChatToResponsesStream {
     ctx: ResponseContext,
     parser: SseParser,
     seq: u64,
@@ -109,7 +109,7 @@ impl Item {
 
 impl ChatToResponsesStream {
     /// A stream for the Response described by `ctx`.
-    pub fn new(ctx: ResponseContext) -> Self {
+    pub(crate) fn new(ctx: ResponseContext) -> Self {
         Self {
             ctx,
             parser: SseParser::new(),
@@ -128,14 +128,14 @@ impl ChatToResponsesStream {
 
     /// `response.created` and `response.in_progress`, which can go out before the provider
     /// answers. Empty if already sent; [`Self::feed`] sends them first otherwise.
-    pub fn start(&mut self) -> Bytes {
+    pub(crate) fn start(&mut self) -> Bytes {
         let mut out = Vec::new();
         self.ensure_started(&mut out);
         Bytes::from(out)
     }
 
     /// Feeds upstream bytes (cut anywhere) and returns the frames they produce.
-    pub fn feed(&mut self, chunk: &[u8]) -> Bytes {
+    pub(crate) fn feed(&mut self, chunk: &[u8]) -> Bytes {
         let mut out = Vec::new();
         if self.done {
             return Bytes::new();
@@ -152,7 +152,7 @@ impl ChatToResponsesStream {
 
     /// The upstream ended: returns the remaining frames, always ending with a terminal event
     /// unless one was already sent.
-    pub fn finish(&mut self) -> Bytes {
+    pub(crate) fn finish(&mut self) -> Bytes {
         let mut out = Vec::new();
         if self.done {
             return Bytes::new();
@@ -172,7 +172,7 @@ impl ChatToResponsesStream {
     }
 
     /// The upstream failed (tunnel error, provider gone): ends with `response.failed`.
-    pub fn fail(&mut self, message: &str) -> Bytes {
+    pub(crate) fn fail(&mut self, message: &str) -> Bytes {
         let mut out = Vec::new();
         if self.done {
             return Bytes::new();
@@ -182,33 +182,35 @@ impl ChatToResponsesStream {
         Bytes::from(out)
     }
 
+    #[cfg(test)]
     /// Whether the terminal event has been written.
-    pub fn is_done(&self) -> bool {
+    pub(crate) fn is_done(&self) -> bool {
         self.done
     }
 
     /// Whether a content delta (text, refusal, reasoning, tool call) has been written.
-    pub fn first_content_emitted(&self) -> bool {
+    pub(crate) fn first_content_emitted(&self) -> bool {
         self.first_content
     }
 
     /// The usage the provider reported, if any.
-    pub fn usage(&self) -> Option<TokenUsage> {
+    pub(crate) fn usage(&self) -> Option<TokenUsage> {
         self.usage.as_ref().and_then(TokenUsage::from_usage_object)
     }
 
     /// The final Response object, once the terminal event has been written.
-    pub fn final_response(&self) -> Option<&Value> {
+    pub(crate) fn final_response(&self) -> Option<&Value> {
         self.final_response.as_ref()
     }
 
     /// The Response id.
-    pub fn response_id(&self) -> &str {
+    pub(crate) fn response_id(&self) -> &str {
         &self.ctx.id
     }
 
+    #[cfg(test)]
     /// Upstream events skipped because their data was not JSON.
-    pub fn malformed_events(&self) -> u64 {
+    pub(crate) fn malformed_events(&self) -> u64 {
         self.malformed
     }
 

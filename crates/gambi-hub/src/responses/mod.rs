@@ -9,14 +9,16 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use crate::adapter::store::{AdaptedResponse, AdaptedResponseStore};
+mod adapted;
+
+pub(crate) use adapted::{AdaptedResponse, AdaptedResponseStore};
 
 /// Most native response ids remembered; the oldest is forgotten first.
-pub const MAX_NATIVE_RESPONSES: usize = 100_000;
+pub(crate) const MAX_NATIVE_RESPONSES: usize = 100_000;
 
 /// Where a response lives.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Located {
+pub(crate) enum Located {
     /// At this participant's provider.
     Native {
         /// The participant that created it.
@@ -28,7 +30,7 @@ pub enum Located {
 
 /// The hub's response registry. Kept behind a mutex by the hub.
 #[derive(Debug, Default)]
-pub struct ResponseRegistry {
+pub(crate) struct ResponseRegistry {
     native: HashMap<String, (String, String)>,
     native_order: VecDeque<String>,
     adapted: AdaptedResponseStore,
@@ -36,7 +38,7 @@ pub struct ResponseRegistry {
 
 impl ResponseRegistry {
     /// Remembers that `participant_id` created the native response `id` in `room_id`.
-    pub fn insert_native(&mut self, id: &str, room_id: &str, participant_id: &str) {
+    pub(crate) fn insert_native(&mut self, id: &str, room_id: &str, participant_id: &str) {
         if self
             .native
             .insert(
@@ -55,12 +57,12 @@ impl ResponseRegistry {
     }
 
     /// Stores an adapted response.
-    pub fn insert_adapted(&mut self, id: &str, entry: AdaptedResponse, now_ms: u64) {
+    pub(crate) fn insert_adapted(&mut self, id: &str, entry: AdaptedResponse, now_ms: u64) {
         self.adapted.insert(id, entry, now_ms);
     }
 
     /// Where response `id` of room `room_id` lives, if the hub knows it.
-    pub fn locate(&self, room_id: &str, id: &str, now_ms: u64) -> Option<Located> {
+    pub(crate) fn locate(&self, room_id: &str, id: &str, now_ms: u64) -> Option<Located> {
         if let Some(entry) = self.adapted.get(room_id, id, now_ms) {
             return Some(Located::Adapted(Box::new(entry.clone())));
         }
@@ -73,7 +75,7 @@ impl ResponseRegistry {
     }
 
     /// Forgets response `id` of room `room_id`.
-    pub fn remove(&mut self, room_id: &str, id: &str) {
+    pub(crate) fn remove(&mut self, room_id: &str, id: &str) {
         self.adapted.remove(room_id, id);
         if self.native.get(id).is_some_and(|(room, _)| room == room_id) {
             self.native.remove(id);
@@ -82,7 +84,7 @@ impl ResponseRegistry {
     }
 
     /// Drops adapted responses older than the retention limit.
-    pub fn purge(&mut self, now_ms: u64) {
+    pub(crate) fn purge(&mut self, now_ms: u64) {
         self.adapted.purge(now_ms);
     }
 }

@@ -15,15 +15,15 @@ use serde_json::Value;
 /// How many adapted responses are kept at most; the oldest is evicted past it. A Response
 /// with its input items is typically a few kilobytes (more with images), so a thousand stays
 /// within tens of megabytes on a hub serving a classroom.
-pub const MAX_STORED_RESPONSES: usize = 1_000;
+pub(super) const MAX_STORED_RESPONSES: usize = 1_000;
 
 /// How long an adapted response is kept: long enough for an agent loop or a conversation to
 /// chain on it, short enough that memory is not held for forgotten sessions.
-pub const MAX_STORED_AGE_MS: u64 = 60 * 60 * 1_000;
+pub(super) const MAX_STORED_AGE_MS: u64 = 60 * 60 * 1_000;
 
 /// One adapted response and what the hub needs to serve it again.
 #[derive(Debug, Clone, PartialEq)]
-pub struct AdaptedResponse {
+pub(crate) struct AdaptedResponse {
     /// The room the response was created in; other rooms cannot see it.
     pub room_id: String,
     /// The participant that produced it.
@@ -38,7 +38,7 @@ pub struct AdaptedResponse {
 
 /// Adapted responses by Response id, bounded by count and age.
 #[derive(Debug)]
-pub struct AdaptedResponseStore {
+pub(crate) struct AdaptedResponseStore {
     entries: HashMap<String, AdaptedResponse>,
     /// Ids in insertion order, oldest first.
     order: VecDeque<String>,
@@ -54,12 +54,12 @@ impl Default for AdaptedResponseStore {
 
 impl AdaptedResponseStore {
     /// A store with the default bounds ([`MAX_STORED_RESPONSES`], [`MAX_STORED_AGE_MS`]).
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::with_limits(MAX_STORED_RESPONSES, MAX_STORED_AGE_MS)
     }
 
     /// A store with explicit bounds.
-    pub fn with_limits(max_entries: usize, max_age_ms: u64) -> Self {
+    pub(crate) fn with_limits(max_entries: usize, max_age_ms: u64) -> Self {
         Self {
             entries: HashMap::new(),
             order: VecDeque::new(),
@@ -70,7 +70,7 @@ impl AdaptedResponseStore {
 
     /// Stores `entry` under `id` (replacing an entry with the same id), then evicts expired
     /// entries and, past the size bound, the oldest ones.
-    pub fn insert(&mut self, id: impl Into<String>, entry: AdaptedResponse, now_ms: u64) {
+    pub(crate) fn insert(&mut self, id: impl Into<String>, entry: AdaptedResponse, now_ms: u64) {
         let id = id.into();
         if self.entries.insert(id.clone(), entry).is_some() {
             self.order.retain(|known| known != &id);
@@ -87,14 +87,14 @@ impl AdaptedResponseStore {
 
     /// The response `id` of room `room_id`, unless it expired. An id of another room is not
     /// found.
-    pub fn get(&self, room_id: &str, id: &str, now_ms: u64) -> Option<&AdaptedResponse> {
+    pub(crate) fn get(&self, room_id: &str, id: &str, now_ms: u64) -> Option<&AdaptedResponse> {
         self.entries
             .get(id)
             .filter(|e| e.room_id == room_id && !self.expired(e, now_ms))
     }
 
     /// Removes and returns the response `id` of room `room_id`.
-    pub fn remove(&mut self, room_id: &str, id: &str) -> Option<AdaptedResponse> {
+    pub(crate) fn remove(&mut self, room_id: &str, id: &str) -> Option<AdaptedResponse> {
         if self.entries.get(id)?.room_id != room_id {
             return None;
         }
@@ -103,7 +103,7 @@ impl AdaptedResponseStore {
     }
 
     /// Drops the entries older than the age bound.
-    pub fn purge(&mut self, now_ms: u64) {
+    pub(crate) fn purge(&mut self, now_ms: u64) {
         while let Some(oldest) = self.order.front() {
             let expired = self
                 .entries
@@ -118,13 +118,15 @@ impl AdaptedResponseStore {
         }
     }
 
+    #[cfg(test)]
     /// How many responses are stored (expired ones included until the next purge).
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.entries.len()
     }
 
+    #[cfg(test)]
     /// Whether nothing is stored.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
 

@@ -1,10 +1,9 @@
-//! Reading request bodies with a size limit, for both planes.
+//! HTTP helpers shared by the management and inference planes: bodies read with a size
+//! limit, and the credentials a request carries in its headers.
 
 use axum::body::Body;
 use bytes::Bytes;
-use serde_json::Value;
-
-use crate::error::ApiError;
+use http::{HeaderMap, header};
 
 /// Why a body could not be read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,15 +27,18 @@ pub(crate) async fn read_limited(body: Body, limit: usize) -> Result<Bytes, Body
     })
 }
 
-/// Reads `body` (at most `limit` bytes) as JSON, with errors in the envelope shape.
-pub(super) async fn read_json(body: Body, limit: usize) -> Result<Value, ApiError> {
-    let bytes = read_limited(body, limit)
-        .await
-        .map_err(|error| match error {
-            BodyError::TooLarge => ApiError::payload_too_large(limit),
-            BodyError::Unreadable => {
-                ApiError::invalid("Could not read the request body.", "Send the body again.")
-            }
-        })?;
-    serde_json::from_slice(&bytes).map_err(|error| ApiError::invalid_json(&error))
+/// The token of an `Authorization: Bearer <token>` header.
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+        .map(str::trim)
+        .filter(|token| !token.is_empty())
+}
+
+/// The `x-gambi-session` header: a participant's session credential.
+pub(crate) fn session_header(headers: &HeaderMap) -> Option<&str> {
+    headers.get(gambi_protocol::SESSION_HEADER)?.to_str().ok()
 }

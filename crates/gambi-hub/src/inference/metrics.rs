@@ -1,0 +1,122 @@
+//! The metrics `llm.complete` reports for one request.
+
+use crate::adapter::usage::TokenUsage;
+
+/// Metrics of one request as `llm.complete` reports them; unknown values are `None` and are
+/// omitted on the wire by the protocol type the hub copies them into.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub(super) struct Metrics {
+    /// Time from the start of the request to the first content delta.
+    pub ttft_ms: Option<u64>,
+    /// Time from the start of the request to its end.
+    pub duration_ms: u64,
+    /// Prompt tokens.
+    pub input_tokens: Option<u64>,
+    /// Generated tokens.
+    pub output_tokens: Option<u64>,
+    /// Total tokens: the reported total, else input + output.
+    pub total_tokens: Option<u64>,
+    /// Generation speed in output tokens per second.
+    pub tokens_per_second: Option<f64>,
+}
+
+impl Metrics {
+    /// Computes metrics from three instants in milliseconds (any common origin) and the usage.
+    ///
+    /// `tokens_per_second` divides output tokens by the generation time, `duration − ttft`,
+    /// which measures how fast the participant generates. The original divided by the whole
+    /// duration, so a long queue or prompt-processing time made a fast model look slow. For a
+    /// non-streamed request there is no first-content instant, so `ttft_ms` is `None` and the
+    /// whole duration is the generation time. The speed is omitted when the output token count
+    /// is unknown or the generation time is zero.
+    pub(super) fn compute(
+        started_ms: u64,
+        first_content_ms: Option<u64>,
+        completed_ms: u64,
+        usage: Option<TokenUsage>,
+    ) -> Self {
+        let duration_ms = completed_ms.saturating_sub(started_ms);
+        let ttft_ms = first_content_ms.map(|t| t.saturating_sub(started_ms).min(duration_ms));
+        let usage = usage.unwrap_or_default();
+        let generation_ms = duration_ms - ttft_ms.unwrap_or(0);
+        let tokens_per_second = match usage.output_tokens {
+            Some(out) if generation_ms > 0 => Some(out as f64 * 1000.0 / generation_ms as f64),
+            _ => None,
+        };
+        Self {
+            ttft_ms,
+            duration_ms,
+            input_tokens: usage.input_tokens,
+            output_tokens: usage.output_tokens,
+            total_tokens: usage.total(),
+            tokens_per_second,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn u(i: Option<u64>, o: Option<u64>, t: Option<u64>) -> Option<TokenUsage> {
+        Some(TokenUsage {
+            input_tokens: i,
+            output_tokens: o,
+            total_tokens: t,
+        })
+    }
+
+    #[test]
+    fn metrics() {
+        let cases = [
+            // Stream: ttft 200 ms, generation 800 ms for 40 tokens -> 50 tok/s.
+            (
+                (1_000, Some(1_200), 2_000, u(Some(10), Some(40), None)),
+                Metrics {
+                    ttft_ms: Some(200),
+                    duration_ms: 1_000,
+                    input_tokens: Some(10),
+                    output_tokens: Some(40),
+                    total_tokens: Some(50),
+                    tokens_per_second: Some(50.0),
+                },
+            ),
+            // Non-stream: no ttft, the whole duration generates.
+            (
+                (0, None, 500, u(None, Some(10), Some(30))),
+                Metrics {
+                    ttft_ms: None,
+                    duration_ms: 500,
+                    input_tokens: None,
+                    output_tokens: Some(10),
+                    total_tokens: Some(30),
+                    tokens_per_second: Some(20.0),
+                },
+            ),
+            // Content arrived at the very end: no generation time, no speed.
+            (
+                (0, Some(500), 500, u(Some(1), Some(1), None)),
+                Metrics {
+                    ttft_ms: Some(500),
+                    duration_ms: 500,
+                    input_tokens: Some(1),
+                    output_tokens: Some(1),
+                    total_tokens: Some(2),
+                    tokens_per_second: None,
+                },
+            ),
+            // Unknown usage; clock went backwards.
+            (
+                (900, Some(950), 800, None),
+                Metrics {
+                    ttft_ms: Some(0),
+                    duration_ms: 0,
+                    ..Metrics::default()
+                },
+            ),
+        ];
+        for ((start, first, end, usage), expected) in cases {
+            assert_eq!(Metrics::compute(start, first, end, usage), expected);
+        }
+    }
+}
