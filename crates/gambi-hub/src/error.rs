@@ -1,46 +1,15 @@
-//! Management-plane errors and the per-request id every response carries.
+//! Management-plane answers: the `{data, meta}` and `{error, meta}` envelopes.
 //!
 //! Each [`ApiError`] knows its HTTP status, its [`proto::ErrorCode`], a message saying what
-//! was wrong and a hint saying what to do; `IntoResponse` renders the `{error, meta}`
-//! envelope. The request id comes from [`request_id_layer`], which generates one per
-//! exchange, makes it visible to the handler (a task-local) and echoes it as the
-//! `x-request-id` response header.
+//! was wrong and a hint saying what to do; `IntoResponse` renders the envelope with the
+//! exchange's request id ([`crate::web::current_request_id`]).
 
 use axum::Json;
-use axum::extract::Request;
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use gambi_protocol as proto;
-use http::{HeaderValue, StatusCode};
+use http::StatusCode;
 use serde::Serialize;
 use serde_json::Value;
-
-tokio::task_local! {
-    static REQUEST_ID: String;
-}
-
-/// The id of the HTTP exchange being handled, or a fresh one outside any exchange.
-pub(crate) fn current_request_id() -> String {
-    REQUEST_ID
-        .try_with(Clone::clone)
-        .unwrap_or_else(|_| uuid::Uuid::new_v4().to_string())
-}
-
-/// Middleware: gives each exchange a request id (honouring a well-formed incoming
-/// `x-request-id`) and echoes it in the response.
-pub(crate) async fn request_id_layer(request: Request, next: Next) -> Response {
-    let id = request
-        .headers()
-        .get("x-request-id")
-        .and_then(|value| value.to_str().ok())
-        .filter(|value| !value.is_empty() && value.len() <= 128 && value.is_ascii())
-        .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
-    let mut response = REQUEST_ID.scope(id.clone(), next.run(request)).await;
-    if let Ok(value) = HeaderValue::from_str(&id) {
-        response.headers_mut().insert("x-request-id", value);
-    }
-    response
-}
 
 /// A successful management response: `{data, meta}` with a status.
 #[derive(Debug)]
@@ -72,7 +41,7 @@ impl<T: Serialize> IntoResponse for ApiOk<T> {
         let envelope = proto::Envelope {
             data: self.data,
             meta: proto::Meta {
-                request_id: current_request_id(),
+                request_id: crate::web::current_request_id(),
             },
         };
         (self.status, Json(envelope)).into_response()
@@ -203,7 +172,7 @@ impl IntoResponse for ApiError {
         let envelope = proto::ErrorEnvelope {
             error: self.body,
             meta: proto::Meta {
-                request_id: current_request_id(),
+                request_id: crate::web::current_request_id(),
             },
         };
         (self.status, Json(envelope)).into_response()

@@ -17,7 +17,6 @@ mod api;
 mod clock;
 mod config;
 mod error;
-mod http;
 mod hub;
 mod inference;
 mod password;
@@ -26,6 +25,7 @@ mod room;
 pub mod scheduler;
 mod store;
 pub mod tunnel;
+mod web;
 
 use std::net::SocketAddr;
 
@@ -34,12 +34,12 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-pub use api::router;
 pub use clock::Clock;
 pub use config::{HubConfig, Storage};
 pub use hub::{Hub, StartError};
 pub use room::{ParticipantSnapshot, Room};
 pub use store::{SqliteStore, Store, StoreError};
+pub use web::router;
 
 /// How long open connections get to finish once shutdown begins.
 const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);

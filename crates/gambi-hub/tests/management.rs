@@ -315,9 +315,19 @@ async fn options_answers_204_with_cors_headers() {
     for path in [
         "/v1/rooms".to_owned(),
         participant_path(&code, "alice"),
+        format!("/rooms/{code}/v1/chat/completions"),
         "/anything/at/all".to_owned(),
     ] {
-        let reply = api.send(api.request(Method::OPTIONS, &path)).await;
+        // A browser's preflight, with the headers the OpenAI JS SDK sends.
+        let requested = "authorization, content-type, x-stainless-os, x-stainless-retry-count";
+        let reply = api
+            .send(
+                api.request(Method::OPTIONS, &path)
+                    .header("origin", "http://app.example")
+                    .header("access-control-request-method", "POST")
+                    .header("access-control-request-headers", requested),
+            )
+            .await;
         assert_eq!(reply.status, StatusCode::NO_CONTENT, "{path}");
         assert_eq!(reply.body, Value::Null);
         let header = |name: &str| {
@@ -330,17 +340,37 @@ async fn options_answers_204_with_cors_headers() {
         assert_eq!(header("access-control-allow-origin").as_deref(), Some("*"));
         assert_eq!(
             header("access-control-allow-methods").as_deref(),
-            Some("GET, POST, PUT, DELETE, OPTIONS")
+            Some("GET,POST,PUT,DELETE,OPTIONS")
         );
-        let allowed = header("access-control-allow-headers").expect("allowed headers");
-        assert!(
-            allowed.starts_with("Content-Type, Authorization"),
-            "{allowed}"
+        assert_eq!(
+            header("access-control-allow-headers").as_deref(),
+            Some(requested),
+            "the requested headers are allowed as asked"
         );
         assert!(
             !reply.request_id_header().is_empty(),
             "every reply has a request id"
         );
+
+        // A bare OPTIONS (no preflight) gets the same status.
+        let reply = api.send(api.request(Method::OPTIONS, &path)).await;
+        assert_eq!(reply.status, StatusCode::NO_CONTENT, "{path}");
+    }
+
+    // Scripts may read the request id and the hub's own headers.
+    let reply = api
+        .send(
+            api.request(Method::GET, "/v1/health")
+                .header("origin", "http://app.example"),
+        )
+        .await;
+    let exposed = reply
+        .headers
+        .get("access-control-expose-headers")
+        .and_then(|value| value.to_str().ok())
+        .expect("exposed headers");
+    for name in ["x-request-id", "retry-after", "x-gambi-participant"] {
+        assert!(exposed.contains(name), "{name} in {exposed}");
     }
 }
 

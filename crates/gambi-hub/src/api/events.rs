@@ -20,8 +20,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::rooms::require_admin;
 use crate::error::ApiError;
-use crate::http::bearer;
 use crate::hub::Hub;
+use crate::web::bearer;
 
 /// `GET /v1/rooms/{code}/events` (and the legacy `/rooms/{code}/events`).
 pub(super) async fn room_events(

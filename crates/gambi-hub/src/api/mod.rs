@@ -8,21 +8,16 @@ mod tunnel;
 pub(crate) mod validate;
 
 use axum::Router;
-use axum::extract::Request;
-use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
-use http::{HeaderValue, Method, StatusCode, header};
-
 use axum::body::Body;
+use axum::routing::{get, post, put};
 use serde_json::Value;
 
-use crate::error::{ApiError, request_id_layer};
-use crate::http::{BodyError, read_limited};
+use crate::error::ApiError;
 use crate::hub::Hub;
+use crate::web::{BodyError, read_limited};
 
-/// The hub's HTTP routes over `hub`.
-pub fn router(hub: Hub) -> Router {
+/// The management routes, the tunnel upgrade and the room event streams.
+pub(crate) fn routes() -> Router<Hub> {
     Router::new()
         .route("/v1/health", get(rooms::health))
         .route("/v1/events", get(events::hub_events))
@@ -43,41 +38,11 @@ pub fn router(hub: Hub) -> Router {
         )
         .route("/v1/rooms/{code}/events", get(events::room_events))
         .route("/rooms/{code}/events", get(events::room_events))
-        .merge(crate::inference::routes())
-        .fallback(not_found)
-        .method_not_allowed_fallback(not_found)
-        .layer(middleware::from_fn(cors))
-        .layer(middleware::from_fn(request_id_layer))
-        .with_state(hub)
 }
 
-async fn not_found() -> ApiError {
+/// Answers a route that does not exist with the management plane's 404.
+pub(crate) async fn not_found() -> ApiError {
     ApiError::route_not_found()
-}
-
-/// Answers every `OPTIONS` with `204` and the CORS headers, and marks every response as
-/// readable from any origin, as the original hub does (browser apps on the LAN use it).
-async fn cors(request: Request, next: Next) -> Response {
-    let mut response = if request.method() == Method::OPTIONS {
-        let mut response = StatusCode::NO_CONTENT.into_response();
-        let headers = response.headers_mut();
-        headers.insert(
-            header::ACCESS_CONTROL_ALLOW_METHODS,
-            HeaderValue::from_static("GET, POST, PUT, DELETE, OPTIONS"),
-        );
-        headers.insert(
-            header::ACCESS_CONTROL_ALLOW_HEADERS,
-            HeaderValue::from_static("Content-Type, Authorization, X-Gambi-Session"),
-        );
-        response
-    } else {
-        next.run(request).await
-    };
-    response.headers_mut().insert(
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
-    );
-    response
 }
 
 /// Reads `body` (at most `limit` bytes) as JSON, with errors in the envelope shape.

@@ -7,9 +7,9 @@ use http::{HeaderMap, StatusCode, header};
 
 use super::{read_json, validate};
 use crate::error::{ApiError, ApiOk};
-use crate::http::session_header;
 use crate::hub::Hub;
 use crate::room::ParticipantError;
+use crate::web::session_header;
 
 fn conflict() -> ApiError {
     ApiError::new(
@@ -123,7 +123,7 @@ pub(super) async fn remove(
     if room.is_protected()
         && !room.owns(&id, session)
         && !hub
-            .check_password(&room, crate::http::bearer(&headers))
+            .check_password(&room, crate::web::bearer(&headers))
             .await
     {
         return Err(ApiError::invalid_password());

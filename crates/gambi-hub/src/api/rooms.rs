@@ -7,9 +7,9 @@ use http::{HeaderMap, StatusCode};
 
 use super::{read_json, validate};
 use crate::error::{ApiError, ApiOk};
-use crate::http::bearer;
 use crate::hub::{CreateRoomError, Hub};
 use crate::password::constant_time_eq;
+use crate::web::bearer;
 
 /// `GET /v1/health`.
 pub(super) async fn health(State(hub): State<Hub>) -> ApiOk<proto::HealthResponse> {

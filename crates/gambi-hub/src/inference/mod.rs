@@ -66,10 +66,7 @@ async fn authorize(
     let room = hub
         .room(code)
         .ok_or_else(|| InferenceError::room_not_found(code))?;
-    if !hub
-        .check_password(&room, crate::http::bearer(headers))
-        .await
-    {
+    if !hub.check_password(&room, crate::web::bearer(headers)).await {
         return Err(InferenceError::invalid_password());
     }
     Ok(room)
@@ -77,7 +74,7 @@ async fn authorize(
 
 /// Who is asking, for fairness: the API key when one is sent, else the address.
 fn client_key(headers: &HeaderMap, peer: Option<SocketAddr>) -> ClientKey {
-    match (crate::http::bearer(headers), peer) {
+    match (crate::web::bearer(headers), peer) {
         (Some(key), _) => ClientKey::api_key(key),
         (None, Some(peer)) => ClientKey::ip(peer.ip()),
         (None, None) => ClientKey::named("unknown"),
@@ -85,7 +82,7 @@ fn client_key(headers: &HeaderMap, peer: Option<SocketAddr>) -> ClientKey {
 }
 
 async fn read_body(hub: &Hub, body: Body) -> Result<bytes::Bytes, InferenceError> {
-    use crate::http::{BodyError, read_limited};
+    use crate::web::{BodyError, read_limited};
     let limit = hub.config().max_inference_body;
     read_limited(body, limit)
         .await

@@ -23,6 +23,7 @@ use proto::event::stage;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 
 use super::filter::UsageChunkFilter;
 use super::log::RequestLog;
@@ -207,7 +208,10 @@ impl Relay {
         let grace = self.hub.config().slow_client_grace;
         let tracker = self.hub.tracker().clone();
         let shutdown = self.hub.shutdown_token().clone();
-        tracker.spawn(self.run(sender, cut_off.clone(), grace, shutdown));
+        tracker.spawn(
+            self.run(sender, cut_off.clone(), grace, shutdown)
+                .in_current_span(),
+        );
         Body::from_stream(client_body(receiver, cut_off))
     }
 

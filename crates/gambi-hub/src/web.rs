@@ -1,0 +1,198 @@
+//! The hub's HTTP surface: the router that joins the planes, the layers every exchange
+//! goes through, and helpers both planes share.
+//!
+//! Layers, outermost first: the request id (an incoming well-formed `x-request-id` or a
+//! fresh one, visible to handlers and echoed in the response), a tracing span per
+//! exchange (request id, method, route, room; the participant once one is chosen), and
+//! CORS (any origin, requested headers mirrored, `x-request-id`, `retry-after` and the
+//! `x-gambi-*` headers readable by scripts; every `OPTIONS` answered `204`, as the original
+//! hub does).
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{MatchedPath, Request};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
+use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
+use tower_http::trace::{DefaultOnFailure, TraceLayer};
+use tracing::{Level, Span};
+
+use crate::hub::Hub;
+
+/// The hub's HTTP routes over `hub`, with every layer.
+pub fn router(hub: Hub) -> Router {
+    Router::new()
+        .merge(crate::api::routes())
+        .merge(crate::inference::routes())
+        .fallback(crate::api::not_found)
+        .method_not_allowed_fallback(crate::api::not_found)
+        .layer(cors())
+        .layer(middleware::map_response(preflight_without_content))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(request_span)
+                .on_failure(DefaultOnFailure::new().level(Level::WARN)),
+        )
+        .layer(middleware::from_fn(request_id_layer))
+        .with_state(hub)
+}
+
+/// Headers a script in a browser may read from the hub's responses.
+const EXPOSED_HEADERS: [&str; 5] = [
+    "x-request-id",
+    "retry-after",
+    "x-gambi-request-id",
+    "x-gambi-participant",
+    "x-gambi-queue-ms",
+];
+
+/// Any origin may call the hub (it serves a LAN, as the original does), with whatever
+/// headers its client sends: the OpenAI SDKs add their own (`x-stainless-*`), and
+/// `Authorization` must be allowed by name, which a wildcard does not do.
+fn cors() -> CorsLayer {
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::any())
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::DELETE,
+            Method::OPTIONS,
+        ])
+        .allow_headers(AllowHeaders::mirror_request())
+        .expose_headers(EXPOSED_HEADERS.map(HeaderName::from_static))
+}
+
+/// The CORS layer answers every `OPTIONS` itself with `200`; the original hub answers
+/// `204`, and clients written against it may expect that.
+async fn preflight_without_content(mut response: Response) -> Response {
+    if response
+        .headers()
+        .contains_key(header::ACCESS_CONTROL_ALLOW_METHODS)
+        && response.status() == StatusCode::OK
+    {
+        *response.status_mut() = StatusCode::NO_CONTENT;
+    }
+    response
+}
+
+/// The id of one HTTP exchange, in the request's extensions.
+#[derive(Debug, Clone)]
+struct RequestId(String);
+
+tokio::task_local! {
+    static REQUEST_ID: String;
+}
+
+/// The id of the HTTP exchange being handled, or a fresh one outside any exchange.
+pub(crate) fn current_request_id() -> String {
+    REQUEST_ID
+        .try_with(Clone::clone)
+        .unwrap_or_else(|_| uuid::Uuid::new_v4().to_string())
+}
+
+/// Middleware: gives each exchange a request id (honouring a well-formed incoming
+/// `x-request-id`) and echoes it in the response.
+pub(crate) async fn request_id_layer(request: Request, next: Next) -> Response {
+    let id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|value| value.to_str().ok())
+        .filter(|value| !value.is_empty() && value.len() <= 128 && value.is_ascii())
+        .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
+    let mut request = request;
+    request.extensions_mut().insert(RequestId(id.clone()));
+    let mut response = REQUEST_ID.scope(id.clone(), next.run(request)).await;
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert("x-request-id", value);
+    }
+    response
+}
+
+/// The span of one exchange. `participant` is recorded once routing has chosen one.
+fn request_span(request: &Request<Body>) -> Span {
+    let id = request
+        .extensions()
+        .get::<RequestId>()
+        .map_or("", |id| id.0.as_str());
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("", MatchedPath::as_str);
+    tracing::info_span!(
+        "request",
+        id,
+        method = %request.method(),
+        route,
+        room = room_code(request.uri().path()).unwrap_or(""),
+        participant = tracing::field::Empty,
+    )
+}
+
+/// The room code in a path of either plane, as sent.
+fn room_code(path: &str) -> Option<&str> {
+    path.strip_prefix("/v1/rooms/")
+        .or_else(|| path.strip_prefix("/rooms/"))?
+        .split('/')
+        .next()
+        .filter(|code| !code.is_empty())
+}
+
+/// Why a body could not be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BodyError {
+    /// It is larger than the limit.
+    TooLarge,
+    /// The connection failed while reading it.
+    Unreadable,
+}
+
+/// Reads `body`, at most `limit` bytes.
+pub(crate) async fn read_limited(body: Body, limit: usize) -> Result<Bytes, BodyError> {
+    axum::body::to_bytes(body, limit).await.map_err(|error| {
+        if std::error::Error::source(&error)
+            .is_some_and(|source| source.is::<http_body_util::LengthLimitError>())
+        {
+            BodyError::TooLarge
+        } else {
+            BodyError::Unreadable
+        }
+    })
+}
+
+/// The token of an `Authorization: Bearer <token>` header.
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+        .map(str::trim)
+        .filter(|token| !token.is_empty())
+}
+
+/// The `x-gambi-session` header: a participant's session credential.
+pub(crate) fn session_header(headers: &HeaderMap) -> Option<&str> {
+    headers.get(gambi_protocol::SESSION_HEADER)?.to_str().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::room_code;
+
+    #[test]
+    fn room_codes_of_both_planes() {
+        for (path, code) in [
+            ("/v1/rooms/ABC123/participants/alice", Some("ABC123")),
+            ("/v1/rooms/ABC123", Some("ABC123")),
+            ("/rooms/abc123/v1/chat/completions", Some("abc123")),
+            ("/v1/rooms", None),
+            ("/v1/rooms/", None),
+            ("/v1/health", None),
+        ] {
+            assert_eq!(room_code(path), code, "{path}");
+        }
+    }
+}
