@@ -39,7 +39,17 @@ pub use config::{HubConfig, Storage};
 pub use hub::{Hub, StartError};
 pub use room::{ParticipantSnapshot, Room};
 pub use store::{SqliteStore, Store, StoreError};
-pub use web::router;
+
+/// The hub's HTTP routes over `hub`: the management plane, the tunnel upgrade, the event
+/// streams and the inference plane, with the layers every exchange goes through.
+pub fn router(hub: Hub) -> axum::Router {
+    let routes = axum::Router::new()
+        .merge(api::routes())
+        .merge(inference::routes())
+        .fallback(api::not_found)
+        .method_not_allowed_fallback(api::not_found);
+    web::with_layers(routes).with_state(hub)
+}
 
 /// How long open connections get to finish once shutdown begins.
 const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);

@@ -1,5 +1,4 @@
-//! The hub's HTTP surface: the router that joins the planes, the layers every exchange
-//! goes through, and helpers both planes share.
+//! What every HTTP exchange goes through, and helpers both planes share.
 //!
 //! Layers, outermost first: the request id (an incoming well-formed `x-request-id` or a
 //! fresh one, visible to handlers and echoed in the response), a tracing span per
@@ -21,13 +20,9 @@ use tracing::{Level, Span};
 
 use crate::hub::Hub;
 
-/// The hub's HTTP routes over `hub`, with every layer.
-pub fn router(hub: Hub) -> Router {
-    Router::new()
-        .merge(crate::api::routes())
-        .merge(crate::inference::routes())
-        .fallback(crate::api::not_found)
-        .method_not_allowed_fallback(crate::api::not_found)
+/// `routes` with the layers every exchange goes through.
+pub(crate) fn with_layers(routes: Router<Hub>) -> Router<Hub> {
+    routes
         .layer(cors())
         .layer(middleware::map_response(preflight_without_content))
         .layer(
@@ -36,7 +31,6 @@ pub fn router(hub: Hub) -> Router {
                 .on_failure(DefaultOnFailure::new().level(Level::WARN)),
         )
         .layer(middleware::from_fn(request_id_layer))
-        .with_state(hub)
 }
 
 /// Headers a script in a browser may read from the hub's responses.
