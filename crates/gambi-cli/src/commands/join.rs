@@ -36,8 +36,9 @@ use std::num::NonZeroU32;
 
 use anyhow::Context as _;
 use gambi_participant::{
-    AuthHeaders, BackoffPolicy, CloseOutcome, CloseReason, HubError, InvalidHeader,
-    ParticipantSession, ProbeResult, ProviderSetupError, SessionEvent, SessionOptions, StartError,
+    AuthHeaders, BackoffPolicy, ClientError, CloseOutcome, CloseReason, ErrorKind, InvalidHeader,
+    ModelUnavailable, ParticipantSession, ProbeResult, ProviderSetupError, SessionEvent,
+    SessionOptions, StartError,
 };
 use gambi_protocol as proto;
 use serde::Serialize;
@@ -68,7 +69,9 @@ pub(crate) async fn join(args: JoinArgs, ctx: &Context) -> anyhow::Result<()> {
         }
     );
     let probe = probe.map_err(|error| setup_error(&error))?;
-    let model = check_model(&probe, &plan.model, &plan.endpoint_text())?;
+    let model = probe
+        .check_model(&plan.model, &plan.endpoint_text())
+        .map_err(model_error)?;
     if dry_run {
         return print_dry_run(ctx.out, &plan, &model, &probe, specs.as_ref());
     }
@@ -300,48 +303,42 @@ fn parse_hub_url(text: &str) -> Result<Url, CliError> {
         })
 }
 
-/// The provider's name for `requested`, or why the provider cannot serve it (exit 3).
-fn check_model(probe: &ProbeResult, requested: &str, endpoint: &str) -> Result<String, CliError> {
-    if let Some(model) = probe.resolve_model(requested) {
-        return Ok(model);
-    }
-    let not_found = |hint: String| {
-        CliError::unavailable(
-            format!("Model '{requested}' not found on {endpoint}."),
-            hint,
-        )
-    };
-    if !probe.models.is_empty() {
-        return Err(not_found(format!(
-            "available models: {}",
-            probe.models.join(", ")
-        )));
-    }
-    if let Some(rejection) = probe.auth_rejections.first() {
-        return Err(CliError::unavailable(
+/// Why the provider cannot serve the model, for the user (exit 3).
+fn model_error(error: ModelUnavailable) -> CliError {
+    match error {
+        ModelUnavailable::NotFound {
+            model,
+            endpoint,
+            available,
+        } => {
+            let hint = if !available.is_empty() {
+                format!("available models: {}", available.join(", "))
+            } else if endpoint.trim_end_matches('/').ends_with("/v1") {
+                "the provider lists no models; drop the trailing /v1 from --endpoint (request \
+                 paths already start with /v1)."
+                    .to_owned()
+            } else {
+                "the provider lists no models (neither /api/tags nor /v1/models named any)."
+                    .to_owned()
+            };
+            CliError::unavailable(format!("Model '{model}' not found on {endpoint}."), hint)
+        }
+        ModelUnavailable::AuthRejected {
+            endpoint,
+            path,
+            status,
+        } => CliError::unavailable(
             format!(
-                "The provider at {endpoint} refused the credentials (HTTP {} on {}).",
-                rejection.status, rejection.path
+                "The provider at {endpoint} refused the credentials (HTTP {status} on {path})."
             ),
             "Pass the provider's credentials with --header or --header-env, \
              e.g. --header-env Authorization=OPENAI_AUTH.",
-        ));
-    }
-    if !probe.reachable {
-        return Err(CliError::unavailable(
+        ),
+        ModelUnavailable::Unreachable { endpoint } => CliError::unavailable(
             format!("Could not reach the provider at {endpoint}."),
             "Start the provider, or pass --endpoint with its base URL (without /v1).",
-        ));
+        ),
     }
-    Err(not_found(
-        if endpoint.trim_end_matches('/').ends_with("/v1") {
-            "the provider lists no models; drop the trailing /v1 from --endpoint (request paths \
-         already start with /v1)."
-                .to_owned()
-        } else {
-            "the provider lists no models (neither /api/tags nor /v1/models named any).".to_owned()
-        },
-    ))
 }
 
 fn setup_error(error: &ProviderSetupError) -> CliError {
@@ -737,72 +734,13 @@ fn sentence_case(message: &str) -> String {
 /// Maps a failed start to a message and exit code. Causes the user can fix here get their
 /// own hint; everything else is a connectivity failure (exit 3), as in the original.
 fn start_error(error: StartError, plan: &Plan) -> CliError {
-    let hub = plan.hub_text();
     match error {
-        StartError::Hub(HubError::RoomNotFound { message }) => CliError::new(
-            Exit::Rejected,
-            message,
-            format!("Check the room code; `gambi room list --hub {hub}` shows the hub's rooms."),
-        ),
-        StartError::Hub(HubError::InvalidPassword { message }) => CliError::unavailable(
-            message,
-            if plan.password.is_some() {
-                "The room password is wrong; pass the right one with --password."
-            } else {
-                "The room is password-protected; pass its password with --password."
-            },
-        ),
-        StartError::Hub(HubError::InvalidRequest { message, hint }) => CliError {
-            exit: Exit::Usage,
-            message,
-            hint,
-            request_id: None,
-        },
-        StartError::Hub(HubError::Conflict { message }) => CliError::new(
-            Exit::Rejected,
-            message,
-            "A live session already holds this participant id; choose another \
-             --participant-id, or stop that session first.",
-        ),
-        StartError::Hub(HubError::Rejected {
-            status, message, ..
-        }) => CliError {
-            exit: match Exit::from_status(status) {
-                Exit::Unexpected => Exit::Unavailable,
-                exit => exit,
-            },
-            message,
-            hint: None,
-            request_id: None,
-        },
-        StartError::Hub(HubError::Unreachable(detail)) => CliError::unavailable(
-            format!("Failed to reach hub at {hub}: {detail}"),
-            "Check --hub (or the config file's hubUrl) and that the hub is running.",
-        ),
-        StartError::Hub(error @ HubError::InvalidResponse { .. }) => CliError::unavailable(
-            format!("{error}."),
-            format!("Check that {hub} is a Gambi hub."),
-        ),
-        StartError::Hub(error @ HubError::ParticipantNotFound { .. }) => {
-            CliError::unavailable(error.to_string(), "Join again.")
-        }
+        StartError::Hub(error) => hub_error(*error, plan),
+        StartError::Model(error) => model_error(error),
         StartError::Tunnel(detail) => CliError::unavailable(
             format!("Failed to open participant tunnel: {detail}"),
             "The hub accepted the registration but the WebSocket did not open; check any \
              proxy between here and the hub.",
-        ),
-        StartError::ModelNotFound {
-            model,
-            endpoint,
-            available,
-        } => CliError::unavailable(
-            format!("Model '{model}' not found on {endpoint}."),
-            format!("available models: {}", available.join(", ")),
-        ),
-        error @ (StartError::ProviderUnreachable { .. }
-        | StartError::ProviderAuthRejected { .. }) => CliError::unavailable(
-            error.to_string(),
-            "Check that the provider is running and accepts the --header credentials.",
         ),
         StartError::ProviderSetup(error) => setup_error(&error),
         error @ StartError::InvalidOptions(_) => CliError {
@@ -814,6 +752,65 @@ fn start_error(error: StartError, plan: &Plan) -> CliError {
         error @ StartError::Cancelled => CliError {
             exit: Exit::Unexpected,
             message: error.to_string(),
+            hint: None,
+            request_id: None,
+        },
+    }
+}
+
+/// Maps a registration the hub refused, or could not receive.
+fn hub_error(error: ClientError, plan: &Plan) -> CliError {
+    let hub = plan.hub_text();
+    match error.kind {
+        ErrorKind::RoomNotFound => CliError::new(
+            Exit::Rejected,
+            error.message,
+            format!("Check the room code; `gambi room list --hub {hub}` shows the hub's rooms."),
+        ),
+        ErrorKind::InvalidPassword => CliError::unavailable(
+            error.message,
+            if plan.password.is_some() {
+                "The room password is wrong; pass the right one with --password."
+            } else {
+                "The room is password-protected; pass its password with --password."
+            },
+        ),
+        ErrorKind::InvalidRequest => CliError {
+            exit: Exit::Usage,
+            message: error.message,
+            hint: error.hint,
+            request_id: None,
+        },
+        ErrorKind::Conflict => CliError::new(
+            Exit::Rejected,
+            error.message,
+            "A live session already holds this participant id; choose another \
+             --participant-id, or stop that session first.",
+        ),
+        ErrorKind::Unreachable => CliError::unavailable(
+            format!(
+                "Failed to reach hub at {hub}: {}",
+                error.cause().unwrap_or(&error.message)
+            ),
+            "Check --hub (or the config file's hubUrl) and that the hub is running.",
+        ),
+        ErrorKind::InvalidResponse => CliError::unavailable(
+            format!(
+                "{}.",
+                StartError::from(error).to_string().trim_end_matches('.')
+            ),
+            format!("Check that {hub} is a Gambi hub."),
+        ),
+        ErrorKind::ParticipantNotFound => {
+            CliError::unavailable(StartError::from(error).to_string(), "Join again.")
+        }
+        // `Rejected`, and kinds this build does not know.
+        _ => CliError {
+            exit: match Exit::from_status(error.status) {
+                Exit::Unexpected => Exit::Unavailable,
+                exit => exit,
+            },
+            message: error.message,
             hint: None,
             request_id: None,
         },
@@ -960,7 +957,7 @@ mod tests {
     #[test]
     fn model_checks() {
         let endpoint = "http://localhost:11434";
-        let check = |probe: ProbeResult| check_model(&probe, "llama3", endpoint);
+        let check = |probe: ProbeResult| probe.check_model("llama3", endpoint).map_err(model_error);
         assert_eq!(
             check(probe(&["llama3:latest"], true, false)),
             Ok("llama3:latest".to_owned())
@@ -985,7 +982,10 @@ mod tests {
         let error = check(probe(&[], true, false)).expect_err("empty");
         assert_eq!(error.exit, Exit::Unavailable);
         assert!(error.message.starts_with("Model 'llama3' not found"));
-        let error = check_model(&probe(&[], true, false), "m", "http://h:1/v1").expect_err("/v1");
+        let error = probe(&[], true, false)
+            .check_model("m", "http://h:1/v1")
+            .map_err(model_error)
+            .expect_err("/v1");
         assert!(
             error
                 .hint
