@@ -93,7 +93,7 @@ impl Client {
     /// of each call is still the client's ([`Client::with_timeout`]).
     pub fn with_http_client(hub_url: &str, http: reqwest::Client) -> Result<Self, NewClientError> {
         let hub_url = hub_url.strip_suffix('/').unwrap_or(hub_url).to_owned();
-        let base = parse_hub_url(&hub_url)?;
+        let base = check_hub_url(&hub_url)?;
         Ok(Self {
             http,
             base,
@@ -162,7 +162,7 @@ impl Client {
     /// `{hub}/<segments...>`, each segment percent-encoded.
     fn url(&self, segments: &[&str]) -> Url {
         let mut url = self.base.clone();
-        // `parse_hub_url` only accepts URLs with a host, and those can always take a path.
+        // `check_hub_url` only accepts URLs with a host, and those can always take a path.
         if let Ok(mut path) = url.path_segments_mut() {
             path.pop_if_empty().extend(segments);
         }
@@ -212,8 +212,14 @@ impl Client {
     }
 }
 
+/// Checks a hub URL by the rule of [`Client::new`]: absolute `http` or `https`, with a
+/// host, without query or fragment. One trailing `/` is dropped.
+pub fn parse_hub_url(hub_url: &str) -> Result<Url, NewClientError> {
+    check_hub_url(hub_url.strip_suffix('/').unwrap_or(hub_url))
+}
+
 /// Validates a hub URL (already stripped of one trailing `/`).
-fn parse_hub_url(hub_url: &str) -> Result<Url, NewClientError> {
+fn check_hub_url(hub_url: &str) -> Result<Url, NewClientError> {
     let invalid = |reason: &str| NewClientError::InvalidHubUrl {
         url: hub_url.to_owned(),
         reason: reason.to_owned(),
@@ -468,6 +474,19 @@ mod tests {
                 matches!(Client::new(url), Err(NewClientError::InvalidHubUrl { .. })),
                 "{url} should be refused"
             );
+        }
+    }
+
+    #[test]
+    fn hub_urls_parse_by_the_clients_rule() {
+        assert_eq!(
+            parse_hub_url("http://hub.lan/gambi/")
+                .map(String::from)
+                .ok(),
+            Some("http://hub.lan/gambi".to_owned())
+        );
+        for url in ["localhost:3000", "http://hub?x=1", "ws://hub"] {
+            assert!(parse_hub_url(url).is_err(), "{url} should be refused");
         }
     }
 

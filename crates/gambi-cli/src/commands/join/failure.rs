@@ -147,59 +147,54 @@ fn hub_error(error: ClientError, plan: &Plan) -> CliError {
 
 #[cfg(test)]
 mod tests {
-    use gambi_participant::ProbeResult;
-    use gambi_protocol as proto;
-
     use super::*;
 
-    fn probe(models: &[&str], reachable: bool, rejected: bool) -> ProbeResult {
-        ProbeResult {
-            models: models.iter().map(|model| (*model).to_owned()).collect(),
-            capabilities: proto::ParticipantCapabilities::default(),
-            reachable,
-            auth_rejections: if rejected {
-                vec![gambi_participant::AuthRejection {
-                    path: "/v1/models",
-                    status: 401,
-                }]
-            } else {
-                Vec::new()
-            },
-        }
+    const ENDPOINT: &str = "http://localhost:11434";
+
+    fn not_found(endpoint: &str, available: &[&str]) -> CliError {
+        model_error(ModelUnavailable::NotFound {
+            model: "llama3".into(),
+            endpoint: endpoint.into(),
+            available: available.iter().map(|model| (*model).to_owned()).collect(),
+        })
     }
 
     #[test]
-    fn model_checks() {
-        let endpoint = "http://localhost:11434";
-        let check = |probe: ProbeResult| probe.check_model("llama3", endpoint).map_err(model_error);
-        assert_eq!(
-            check(probe(&["llama3:latest"], true, false)),
-            Ok("llama3:latest".to_owned())
-        );
-        let error = check(probe(&["a", "b"], true, false)).expect_err("absent");
+    fn model_errors() {
+        let error = not_found(ENDPOINT, &["a", "b"]);
         assert_eq!(error.exit, Exit::Unavailable);
         assert_eq!(
             error.message,
             "Model 'llama3' not found on http://localhost:11434."
         );
         assert_eq!(error.hint.as_deref(), Some("available models: a, b"));
-        let error = check(probe(&[], true, true)).expect_err("refused");
+        let error = model_error(ModelUnavailable::AuthRejected {
+            endpoint: ENDPOINT.into(),
+            path: "/v1/models",
+            status: 401,
+        });
+        assert_eq!(error.exit, Exit::Unavailable);
         assert_eq!(
             error.message,
             "The provider at http://localhost:11434 refused the credentials (HTTP 401 on /v1/models)."
         );
-        let error = check(probe(&[], false, false)).expect_err("unreachable");
+        let error = model_error(ModelUnavailable::Unreachable {
+            endpoint: ENDPOINT.into(),
+        });
         assert_eq!(
             error.message,
             "Could not reach the provider at http://localhost:11434."
         );
-        let error = check(probe(&[], true, false)).expect_err("empty");
+        let error = not_found(ENDPOINT, &[]);
         assert_eq!(error.exit, Exit::Unavailable);
         assert!(error.message.starts_with("Model 'llama3' not found"));
-        let error = probe(&[], true, false)
-            .check_model("m", "http://h:1/v1")
-            .map_err(model_error)
-            .expect_err("/v1");
+        assert!(
+            error
+                .hint
+                .unwrap_or_default()
+                .contains("neither /api/tags nor /v1/models")
+        );
+        let error = not_found("http://h:1/v1", &[]);
         assert!(
             error
                 .hint
@@ -207,5 +202,86 @@ mod tests {
                 .contains("drop the trailing /v1"),
             "a base URL ending in /v1 is the usual mistake"
         );
+    }
+
+    fn plan() -> Plan {
+        Plan {
+            hub_url: url::Url::parse("http://127.0.0.1:3000").expect("url"),
+            room: "ABC123".into(),
+            participant_id: "alice".into(),
+            nickname: "Alice".into(),
+            model: "llama3".into(),
+            endpoint: url::Url::parse(ENDPOINT).expect("url"),
+            password: None,
+            config: None,
+            auth_headers: gambi_participant::AuthHeaders::new(),
+            share_specs: false,
+            max_concurrency: std::num::NonZeroU32::MIN,
+            reconnect: true,
+        }
+    }
+
+    fn hub(kind: ErrorKind, status: u16) -> ClientError {
+        ClientError {
+            kind,
+            status,
+            code: None,
+            message: "Said the hub.".into(),
+            hint: Some("The hub's hint.".into()),
+            details: Some(serde_json::json!({"cause": "Connection refused"})),
+            request_id: Some("r".into()),
+        }
+    }
+
+    #[test]
+    fn hub_errors_map_to_exit_codes() {
+        // (kind, status, exit, message)
+        let cases = [
+            (
+                ErrorKind::RoomNotFound,
+                404,
+                Exit::Rejected,
+                "Said the hub.",
+            ),
+            (
+                ErrorKind::InvalidPassword,
+                401,
+                Exit::Unavailable,
+                "Said the hub.",
+            ),
+            (ErrorKind::InvalidRequest, 400, Exit::Usage, "Said the hub."),
+            (ErrorKind::Conflict, 409, Exit::Rejected, "Said the hub."),
+            (
+                ErrorKind::Unreachable,
+                503,
+                Exit::Unavailable,
+                "Failed to reach hub at http://127.0.0.1:3000: Connection refused",
+            ),
+            (
+                ErrorKind::InvalidResponse,
+                502,
+                Exit::Unavailable,
+                "invalid response from hub: Connection refused.",
+            ),
+            (
+                ErrorKind::ParticipantNotFound,
+                404,
+                Exit::Unavailable,
+                "participant not found: Said the hub.",
+            ),
+            (ErrorKind::Rejected, 403, Exit::Unavailable, "Said the hub."),
+            (ErrorKind::Rejected, 500, Exit::Unavailable, "Said the hub."),
+            (ErrorKind::Rejected, 404, Exit::Rejected, "Said the hub."),
+        ];
+        for (kind, status, exit, message) in cases {
+            let error = hub_error(hub(kind, status), &plan());
+            assert_eq!(
+                (error.exit, error.message.as_str()),
+                (exit, message),
+                "{kind:?}"
+            );
+        }
+        let invalid = hub_error(hub(ErrorKind::InvalidRequest, 400), &plan());
+        assert_eq!(invalid.hint.as_deref(), Some("The hub's hint."));
     }
 }

@@ -71,7 +71,7 @@ impl Plan {
                 .or(env.endpoint.as_deref())
                 .unwrap_or(proto::DEFAULT_PROVIDER_ENDPOINT),
         )?;
-        let hub_url = parse_hub_url(ctx.hub_url())?;
+        let hub_url = gambi_client::parse_hub_url(ctx.hub_url().trim())?;
         let nickname =
             required(args.nickname).unwrap_or_else(|| default_nickname(&model, &participant_id));
         Ok(Self {
@@ -224,18 +224,6 @@ fn parse_endpoint(text: &str) -> Result<Url, CliError> {
         ));
     }
     Ok(url)
-}
-
-fn parse_hub_url(text: &str) -> Result<Url, CliError> {
-    Url::parse(text.trim())
-        .ok()
-        .filter(|url| matches!(url.scheme(), "http" | "https") && url.host_str().is_some())
-        .ok_or_else(|| {
-            CliError::usage(
-                format!("Invalid hub URL '{text}'."),
-                "Pass --hub (or GAMBI_HUB_URL) an http(s) URL such as http://localhost:3000.",
-            )
-        })
 }
 
 #[cfg(test)]
