@@ -164,6 +164,7 @@ mod tests {
     #[test]
     fn errors_are_classified() {
         let client = ClientError {
+            kind: gambi_client::ErrorKind::RoomNotFound,
             status: 404,
             code: None,
             message: "Room not found.".into(),

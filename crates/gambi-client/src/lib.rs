@@ -38,7 +38,7 @@ use reqwest::{Method, RequestBuilder, StatusCode};
 use serde::de::DeserializeOwned;
 use url::Url;
 
-pub use error::{ClientError, NewClientError};
+pub use error::{ClientError, ErrorKind, NewClientError};
 pub use events::RoomEventStream;
 pub use gambi_protocol::LlmProtocol;
 
@@ -80,13 +80,20 @@ impl Client {
     /// is dropped; the URL must be absolute `http` or `https`, without query or fragment.
     /// It may carry a path prefix (a hub behind a reverse proxy).
     pub fn new(hub_url: &str) -> Result<Self, NewClientError> {
-        let hub_url = hub_url.strip_suffix('/').unwrap_or(hub_url).to_owned();
-        let base = parse_hub_url(&hub_url)?;
         let http = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
             .tcp_keepalive(TCP_KEEPALIVE)
             .user_agent(concat!("gambi-client/", env!("CARGO_PKG_VERSION")))
             .build()?;
+        Self::with_http_client(hub_url, http)
+    }
+
+    /// Like [`Client::new`], over an HTTP client the caller built: to share its connection
+    /// pool, or to choose its own proxy, redirect and connection settings. The time limit
+    /// of each call is still the client's ([`Client::with_timeout`]).
+    pub fn with_http_client(hub_url: &str, http: reqwest::Client) -> Result<Self, NewClientError> {
+        let hub_url = hub_url.strip_suffix('/').unwrap_or(hub_url).to_owned();
+        let base = check_hub_url(&hub_url)?;
         Ok(Self {
             http,
             base,
@@ -131,6 +138,7 @@ impl Client {
         ParticipantsApi {
             client: self,
             session: None,
+            timeout: None,
         }
     }
 
@@ -154,7 +162,7 @@ impl Client {
     /// `{hub}/<segments...>`, each segment percent-encoded.
     fn url(&self, segments: &[&str]) -> Url {
         let mut url = self.base.clone();
-        // `parse_hub_url` only accepts URLs with a host, and those can always take a path.
+        // `check_hub_url` only accepts URLs with a host, and those can always take a path.
         if let Ok(mut path) = url.path_segments_mut() {
             path.pop_if_empty().extend(segments);
         }
@@ -204,8 +212,14 @@ impl Client {
     }
 }
 
+/// Checks a hub URL by the rule of [`Client::new`]: absolute `http` or `https`, with a
+/// host, without query or fragment. One trailing `/` is dropped.
+pub fn parse_hub_url(hub_url: &str) -> Result<Url, NewClientError> {
+    check_hub_url(hub_url.strip_suffix('/').unwrap_or(hub_url))
+}
+
 /// Validates a hub URL (already stripped of one trailing `/`).
-fn parse_hub_url(hub_url: &str) -> Result<Url, NewClientError> {
+fn check_hub_url(hub_url: &str) -> Result<Url, NewClientError> {
     let invalid = |reason: &str| NewClientError::InvalidHubUrl {
         url: hub_url.to_owned(),
         reason: reason.to_owned(),
@@ -313,12 +327,14 @@ impl Upserted {
 pub struct ParticipantsApi<'a> {
     client: &'a Client,
     session: Option<&'a str>,
+    timeout: Option<Duration>,
 }
 
 impl std::fmt::Debug for ParticipantsApi<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ParticipantsApi")
             .field("session", &self.session.map(|_| "[redacted]"))
+            .field("timeout", &self.timeout)
             .finish_non_exhaustive()
     }
 }
@@ -333,12 +349,24 @@ impl<'a> ParticipantsApi<'a> {
         }
     }
 
-    fn request(&self, method: Method, segments: &[&str]) -> RequestBuilder {
-        let request = self.client.request(method, segments);
-        match self.session {
-            Some(session) => request.header(proto::SESSION_HEADER, session),
-            None => request,
+    /// Limits the calls made through this value to `timeout`, instead of the client's
+    /// limit (e.g. a short one for a best-effort leave on the way out).
+    pub fn with_timeout(self, timeout: Duration) -> Self {
+        Self {
+            timeout: Some(timeout),
+            ..self
         }
+    }
+
+    fn request(&self, method: Method, segments: &[&str]) -> RequestBuilder {
+        let mut request = self.client.request(method, segments);
+        if let Some(session) = self.session {
+            request = request.header(proto::SESSION_HEADER, session);
+        }
+        if let Some(timeout) = self.timeout {
+            request = request.timeout(timeout);
+        }
+        request
     }
 
     /// `GET /v1/rooms/{code}/participants`: every participant, whatever its status.
@@ -446,6 +474,19 @@ mod tests {
                 matches!(Client::new(url), Err(NewClientError::InvalidHubUrl { .. })),
                 "{url} should be refused"
             );
+        }
+    }
+
+    #[test]
+    fn hub_urls_parse_by_the_clients_rule() {
+        assert_eq!(
+            parse_hub_url("http://hub.lan/gambi/")
+                .map(String::from)
+                .ok(),
+            Some("http://hub.lan/gambi".to_owned())
+        );
+        for url in ["localhost:3000", "http://hub?x=1", "ws://hub"] {
+            assert!(parse_hub_url(url).is_err(), "{url} should be refused");
         }
     }
 

@@ -1,8 +1,11 @@
 //! The client against a real hub on 127.0.0.1:0, and against canned HTTP answers for what a
 //! hub never sends.
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use futures::StreamExt;
-use gambi_client::{Client, ClientError};
+use gambi_client::{Client, ClientError, ErrorKind};
 use gambi_hub::HubConfig;
 use gambi_protocol as proto;
 use gambi_test_support::TestHub;
@@ -41,11 +44,13 @@ async fn create_room(client: &Client, request: proto::CreateRoomRequest) -> Stri
 }
 
 /// A server that answers every connection with `response`, verbatim.
-async fn canned_server(response: &'static str) -> String {
+async fn canned_server(response: impl Into<Vec<u8>>) -> String {
+    let response: Arc<[u8]> = response.into().into();
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("address");
     tokio::spawn(async move {
         while let Ok((mut socket, _)) = listener.accept().await {
+            let response = Arc::clone(&response);
             tokio::spawn(async move {
                 let mut request = Vec::new();
                 let mut buffer = [0_u8; 1024];
@@ -55,7 +60,7 @@ async fn canned_server(response: &'static str) -> String {
                         Ok(read) => request.extend_from_slice(&buffer[..read]),
                     }
                 }
-                let _ = socket.write_all(response.as_bytes()).await;
+                let _ = socket.write_all(&response).await;
                 let _ = socket.shutdown().await;
             });
         }
@@ -207,6 +212,14 @@ async fn participants_upsert_list_heartbeat_remove() {
         .await
         .expect_err("already gone");
     assert_eq!(error.code, Some(proto::ErrorCode::ParticipantNotFound));
+    assert_eq!(error.kind, ErrorKind::ParticipantNotFound);
+    assert!(error.needs_registration() && !error.is_fatal());
+    let error = participants
+        .upsert("NOPE42", "alice", &registration("Alice"))
+        .await
+        .expect_err("no such room");
+    assert_eq!(error.kind, ErrorKind::RoomNotFound);
+    assert!(error.is_fatal());
     hub.stop().await;
 }
 
@@ -255,6 +268,7 @@ async fn protected_room_password_goes_as_bearer() {
         .expect_err("no password");
     assert_eq!(error.status, 401);
     assert_eq!(error.code, Some(proto::ErrorCode::InvalidPassword));
+    assert_eq!(error.kind, ErrorKind::InvalidPassword);
 
     let mut denied = client.events().watch_room(&code);
     let error = denied
@@ -374,6 +388,8 @@ async fn unreachable_hub_is_503() {
     let url = closed_port_url().await;
     let client = Client::new(&url).expect("valid");
     let check = |error: ClientError| {
+        assert_eq!(error.kind, ErrorKind::Unreachable);
+        assert!(error.cause().is_some_and(|cause| !cause.is_empty()));
         assert_eq!(error.status, 503);
         assert_eq!(error.code, Some(proto::ErrorCode::InternalError));
         assert_eq!(error.message, "Failed to reach hub.");
@@ -437,4 +453,62 @@ async fn error_without_envelope_keeps_its_status() {
     assert_eq!(error.status, 404);
     assert_eq!(error.code, None);
     assert_eq!(error.request_id.as_deref(), Some("abc"));
+}
+
+#[tokio::test]
+async fn a_body_over_the_limit_is_an_error_that_names_the_limit() {
+    let size = gambi_client::MAX_RESPONSE_BODY + 1;
+    let mut response = format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {size}\r\nconnection: close\r\n\r\n"
+    )
+    .into_bytes();
+    response.resize(response.len() + size, b' ');
+    let url = canned_server(response).await;
+    let error = Client::new(&url)
+        .expect("valid")
+        .health()
+        .await
+        .expect_err("too large");
+    assert_eq!(error.kind, ErrorKind::InvalidResponse);
+    assert_eq!(error.status, 502);
+    assert_eq!(
+        error.cause(),
+        Some(
+            format!(
+                "the response body exceeds {} bytes",
+                gambi_client::MAX_RESPONSE_BODY
+            )
+            .as_str()
+        )
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_per_call_timeout_replaces_the_clients() {
+    // Accepts connections and never answers.
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("address"));
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let client = Client::new(&url)
+        .expect("valid")
+        .with_timeout(Duration::from_secs(60));
+    let started = tokio::time::Instant::now();
+    let error = client
+        .participants()
+        .with_timeout(Duration::from_secs(2))
+        .heartbeat("ABC123", "alice")
+        .await
+        .expect_err("no answer");
+    assert_eq!(error.kind, ErrorKind::Unreachable);
+    assert_eq!(error.cause(), Some("the request timed out"));
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_secs(2) && waited < Duration::from_secs(60),
+        "{waited:?}"
+    );
 }

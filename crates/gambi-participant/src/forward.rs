@@ -15,7 +15,6 @@ use reqwest::Method;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use tokio::sync::mpsc;
 
-use crate::hub::error_chain;
 use crate::provider::Provider;
 
 /// `stage` of a `tunnel.response.error` for a failure talking to the provider (the
@@ -219,6 +218,21 @@ fn split(mut piece: Bytes) -> impl Iterator<Item = Bytes> {
         let at = piece.len().min(MAX_CHUNK_BYTES);
         Some(piece.split_to(at))
     })
+}
+
+/// An error and its causes, joined with `: `.
+fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 #[cfg(test)]

@@ -2,7 +2,8 @@
 //! llama.cpp, vLLM, a cloud API) and lends it to a room on a hub.
 //!
 //! A [`ParticipantSession`] probes the provider ([`probe()`]), checks that it serves the
-//! model, registers with the hub, and opens an outbound WebSocket tunnel to it. Requests
+//! model ([`ProbeResult::check_model`]), registers with the hub (through `gambi-client`),
+//! and opens an outbound WebSocket tunnel to it. Requests
 //! arriving through the tunnel are forwarded to the provider concurrently (up to the
 //! participant's slot count) and their answers streamed back frame by frame. Provider
 //! credentials ([`AuthHeaders`]) never leave the machine. When the tunnel or the hub goes
@@ -40,21 +41,27 @@
 
 mod auth;
 mod backoff;
+mod connector;
+mod error;
+mod events;
 mod forward;
-mod hub;
+mod membership;
+mod options;
 pub mod probe;
 mod provider;
-pub mod session;
+mod reconnect;
+mod session;
 pub mod specs;
 mod tunnel;
 
 pub use auth::{AuthHeaders, InvalidHeader};
 pub use backoff::{Backoff, BackoffPolicy};
-pub use hub::HubError;
-pub use probe::{AuthRejection, ProbeResult, RouteProbe, probe, resolve_model};
+pub use error::StartError;
+pub use events::{CloseOutcome, CloseReason, Registration, SessionEvent};
+/// The hub's management failures, as [`StartError::Hub`] carries them.
+pub use gambi_client::{ClientError, ErrorKind};
+pub use options::{SessionOptions, Timing};
+pub use probe::{AuthRejection, ModelUnavailable, ProbeResult, RouteProbe, probe, resolve_model};
 pub use provider::{Provider, ProviderSetupError};
-pub use session::{
-    CloseOutcome, CloseReason, ParticipantSession, Registration, SessionEvent, SessionOptions,
-    StartError, Timing,
-};
+pub use session::ParticipantSession;
 pub use specs::collect_specs;

@@ -50,6 +50,71 @@ impl ProbeResult {
     pub fn resolve_model(&self, requested: &str) -> Option<String> {
         resolve_model(requested, &self.models)
     }
+
+    /// The model check of joining a room: the provider's name for `requested`, or why the
+    /// provider at `endpoint` (named in the error) cannot serve it.
+    ///
+    /// A provider that lists models but not this one is [`ModelUnavailable::NotFound`]
+    /// even if some probe was refused; one that lists none is explained by refused
+    /// credentials first, then by not answering at all, and only then by an empty list.
+    pub fn check_model(&self, requested: &str, endpoint: &str) -> Result<String, ModelUnavailable> {
+        if let Some(model) = self.resolve_model(requested) {
+            return Ok(model);
+        }
+        let endpoint = endpoint.to_owned();
+        if self.models.is_empty() {
+            if let Some(rejection) = self.auth_rejections.first() {
+                return Err(ModelUnavailable::AuthRejected {
+                    endpoint,
+                    path: rejection.path,
+                    status: rejection.status,
+                });
+            }
+            if !self.reachable {
+                return Err(ModelUnavailable::Unreachable { endpoint });
+            }
+        }
+        Err(ModelUnavailable::NotFound {
+            model: requested.to_owned(),
+            endpoint,
+            available: self.models.clone(),
+        })
+    }
+}
+
+/// Why a probed provider cannot serve the model asked for
+/// ([`ProbeResult::check_model`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ModelUnavailable {
+    /// The provider does not list the model (`available` may be empty: it answered but
+    /// listed nothing).
+    #[error("Model '{model}' not found on {endpoint}. Available models: {}", available.join(", "))]
+    NotFound {
+        /// The model asked for.
+        model: String,
+        /// The provider endpoint.
+        endpoint: String,
+        /// What the provider lists.
+        available: Vec<String>,
+    },
+    /// The provider listed no models and refused the credentials.
+    #[error(
+        "provider at {endpoint} refused the credentials (HTTP {status} on {path}); check the auth headers"
+    )]
+    AuthRejected {
+        /// The provider endpoint.
+        endpoint: String,
+        /// The refused path.
+        path: &'static str,
+        /// `401` or `403`.
+        status: u16,
+    },
+    /// No probe got an answer from the provider.
+    #[error("provider at {endpoint} is not reachable")]
+    Unreachable {
+        /// The provider endpoint.
+        endpoint: String,
+    },
 }
 
 /// What one protocol probe (`POST` with body `{}`) says about a route.
@@ -330,6 +395,61 @@ mod tests {
                 "{requested}"
             );
         }
+    }
+
+    fn probed(models: &[&str], reachable: bool, rejected: bool) -> ProbeResult {
+        ProbeResult {
+            models: models.iter().map(|model| (*model).to_owned()).collect(),
+            capabilities: proto::ParticipantCapabilities::default(),
+            reachable,
+            auth_rejections: if rejected {
+                vec![AuthRejection {
+                    path: "/v1/models",
+                    status: 401,
+                }]
+            } else {
+                Vec::new()
+            },
+        }
+    }
+
+    #[test]
+    fn model_checks() {
+        let endpoint = "http://localhost:11434";
+        let not_found = |available: &[&str]| ModelUnavailable::NotFound {
+            model: "llama3".into(),
+            endpoint: endpoint.into(),
+            available: available.iter().map(|model| (*model).to_owned()).collect(),
+        };
+        let cases = [
+            (
+                probed(&["llama3:latest"], true, true),
+                Ok("llama3:latest".to_owned()),
+            ),
+            (probed(&["a", "b"], true, true), Err(not_found(&["a", "b"]))),
+            (
+                probed(&[], true, true),
+                Err(ModelUnavailable::AuthRejected {
+                    endpoint: endpoint.into(),
+                    path: "/v1/models",
+                    status: 401,
+                }),
+            ),
+            (
+                probed(&[], false, false),
+                Err(ModelUnavailable::Unreachable {
+                    endpoint: endpoint.into(),
+                }),
+            ),
+            (probed(&[], true, false), Err(not_found(&[]))),
+        ];
+        for (probe, expected) in cases {
+            assert_eq!(probe.check_model("llama3", endpoint), expected, "{probe:?}");
+        }
+        assert_eq!(
+            not_found(&["a", "b"]).to_string(),
+            "Model 'llama3' not found on http://localhost:11434. Available models: a, b"
+        );
     }
 
     #[test]

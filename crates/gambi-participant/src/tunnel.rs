@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures::{Sink, SinkExt as _, Stream, StreamExt as _};
+use gambi_client::ClientError;
 use gambi_protocol as proto;
 use tokio::sync::mpsc;
 use tokio::task::{AbortHandle, JoinError, JoinSet};
@@ -22,10 +23,11 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
+use crate::events::{EventSender, SessionEvent};
 use crate::forward::{STAGE_BUSY, STAGE_PROXY, forward};
-use crate::hub::{HubClient, HubError};
+use crate::membership::{Membership, describe};
+use crate::options::Timing;
 use crate::provider::Provider;
-use crate::session::{SessionEvent, Timing};
 
 /// Frames forward tasks may queue before they wait for the socket.
 const FRAME_CHANNEL_CAPACITY: usize = 64;
@@ -72,11 +74,11 @@ pub(crate) enum ConnectionEnd {
 /// What a connection needs from its session.
 pub(crate) struct ConnectionContext<'a> {
     pub(crate) provider: &'a Arc<Provider>,
-    pub(crate) hub: &'a HubClient,
+    pub(crate) membership: &'a Membership,
     pub(crate) session_token: Option<&'a str>,
     pub(crate) max_concurrency: usize,
     pub(crate) timing: Timing,
-    pub(crate) events: &'a crate::session::EventSender,
+    pub(crate) events: &'a EventSender,
     pub(crate) shutdown: &'a CancellationToken,
 }
 
@@ -183,7 +185,7 @@ struct Tunnel<'c, 'a, W> {
     lifecycle: HashSet<String>,
     task_requests: HashMap<tokio::task::Id, String>,
     tasks: JoinSet<()>,
-    heartbeats: JoinSet<Result<proto::HeartbeatResponse, HubError>>,
+    heartbeats: JoinSet<Result<proto::HeartbeatResponse, ClientError>>,
     last_heard: Instant,
 }
 
@@ -324,24 +326,25 @@ where
             tracing::debug!("previous heartbeat still running; skipping this one");
             return;
         }
-        let hub = self.cx.hub.clone();
+        let membership = self.cx.membership.clone();
         let session = self.cx.session_token.map(str::to_owned);
         self.heartbeats
-            .spawn(async move { hub.heartbeat(session.as_deref()).await }.in_current_span());
+            .spawn(async move { membership.heartbeat(session.as_deref()).await }.in_current_span());
     }
 
     fn on_heartbeat(
         &mut self,
-        result: Result<Result<proto::HeartbeatResponse, HubError>, JoinError>,
+        result: Result<Result<proto::HeartbeatResponse, ClientError>, JoinError>,
     ) -> Result<(), ConnectionEnd> {
         let message = match result {
             Ok(Ok(_)) => return Ok(()),
             Ok(Err(error)) if error.needs_registration() => {
                 return Err(ConnectionEnd::Unregistered(format!(
-                    "heartbeat refused: {error}"
+                    "heartbeat refused: {}",
+                    describe(&error)
                 )));
             }
-            Ok(Err(error)) => error.to_string(),
+            Ok(Err(error)) => describe(&error),
             Err(error) => format!("heartbeat task failed: {error}"),
         };
         tracing::warn!(%message, "heartbeat failed; retrying on the next tick");
@@ -452,159 +455,4 @@ fn now_millis() -> proto::Millis {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::pin::Pin;
-    use std::sync::Mutex;
-    use std::task::{Context, Poll};
-
-    use url::Url;
-
-    use super::*;
-    use crate::auth::AuthHeaders;
-    use crate::session::EventSender;
-
-    /// What the fake socket saw, in order.
-    #[derive(Debug, PartialEq)]
-    enum Written {
-        Frame(String),
-        Flush,
-    }
-
-    /// A sink that records frames and flushes instead of writing to a socket.
-    #[derive(Clone, Default)]
-    struct Recorder(Arc<Mutex<Vec<Written>>>);
-
-    impl Recorder {
-        fn take(&self) -> Vec<Written> {
-            std::mem::take(&mut *self.0.lock().expect("lock"))
-        }
-    }
-
-    impl Sink<Message> for Recorder {
-        type Error = WsError;
-
-        fn poll_ready(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), WsError>> {
-            Poll::Ready(Ok(()))
-        }
-
-        fn start_send(self: Pin<&mut Self>, message: Message) -> Result<(), WsError> {
-            let text = message.into_text().expect("text frames only").to_string();
-            self.0.lock().expect("lock").push(Written::Frame(text));
-            Ok(())
-        }
-
-        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), WsError>> {
-            self.0.lock().expect("lock").push(Written::Flush);
-            Poll::Ready(Ok(()))
-        }
-
-        fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), WsError>> {
-            Poll::Ready(Ok(()))
-        }
-    }
-
-    fn end(id: &str) -> proto::ParticipantToHub {
-        proto::ParticipantToHub::ResponseEnd {
-            request_id: id.into(),
-        }
-    }
-
-    fn frame(written: &proto::ParticipantToHub) -> Written {
-        Written::Frame(written.to_json())
-    }
-
-    #[tokio::test]
-    async fn queued_frames_go_out_in_one_flush_and_cancelled_ones_never() {
-        let url = Url::parse("http://127.0.0.1:9").expect("url");
-        let provider = Arc::new(Provider::new(&url, AuthHeaders::new()).expect("provider"));
-        let hub = HubClient::new(reqwest::Client::new(), &url, "ROOM", "me").expect("hub");
-        let (events, _events_rx) = mpsc::channel(4);
-        let events = EventSender::new(events);
-        let shutdown = CancellationToken::new();
-        let cx = ConnectionContext {
-            provider: &provider,
-            hub: &hub,
-            session_token: None,
-            max_concurrency: 4,
-            timing: Timing::default(),
-            events: &events,
-            shutdown: &shutdown,
-        };
-        let one_slot = ConnectionContext {
-            max_concurrency: 1,
-            ..cx
-        };
-        let recorder = Recorder::default();
-        let (frames_tx, mut frames_rx) = mpsc::channel(FRAME_CHANNEL_CAPACITY);
-        let mut tunnel = Tunnel {
-            cx: &cx,
-            sink: recorder.clone(),
-            frames_tx: frames_tx.clone(),
-            in_flight: HashMap::new(),
-            lifecycle: HashSet::new(),
-            task_requests: HashMap::new(),
-            tasks: JoinSet::new(),
-            heartbeats: JoinSet::new(),
-            last_heard: Instant::now(),
-        };
-        for id in ["a", "b"] {
-            let task = tunnel.tasks.spawn(std::future::pending());
-            tunnel.in_flight.insert(id.to_owned(), task);
-        }
-
-        let chunk_a = proto::ParticipantToHub::chunk("a", b"1");
-        let chunk_b = proto::ParticipantToHub::chunk("b", b"2");
-        let stray = proto::ParticipantToHub::chunk("cancelled", b"3");
-        for queued in [stray.clone(), chunk_b.clone(), end("a")] {
-            frames_tx.send(queued).await.expect("room in the channel");
-        }
-        tunnel
-            .write_queued(chunk_a.clone(), &mut frames_rx)
-            .await
-            .expect("written");
-        assert_eq!(
-            recorder.take(),
-            [
-                frame(&chunk_a),
-                frame(&chunk_b),
-                frame(&end("a")),
-                Written::Flush
-            ]
-        );
-        assert!(!tunnel.in_flight.contains_key("a"), "a's last frame is out");
-
-        // Frames of a request that already ended are dropped too.
-        tunnel
-            .write_queued(proto::ParticipantToHub::chunk("a", b"late"), &mut frames_rx)
-            .await
-            .expect("written");
-        assert_eq!(recorder.take(), [Written::Flush]);
-
-        // A request beyond the slot count is refused at once, without a task.
-        tunnel.cx = &one_slot;
-        let request = proto::TunnelRequest {
-            request_id: "c".into(),
-            operation: "chat.completions.create".into(),
-            method: "POST".into(),
-            path: "/v1/chat/completions".into(),
-            headers: Default::default(),
-            body: None,
-            stream: false,
-            metadata: None,
-        };
-        tunnel.on_request(request).await.expect("answered");
-        let written = recorder.take();
-        let Some(Written::Frame(refusal)) = written.first() else {
-            panic!("expected a refusal, got {written:?}");
-        };
-        assert_eq!(
-            proto::ParticipantToHub::from_json(refusal).expect("a frame"),
-            proto::ParticipantToHub::ResponseError {
-                request_id: "c".into(),
-                stage: STAGE_BUSY.into(),
-                message: "participant is busy: 1 of 1 slots in use".into(),
-            }
-        );
-        assert_eq!(tunnel.tasks.len(), 2);
-    }
-}
+mod tests;

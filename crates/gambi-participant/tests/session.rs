@@ -6,7 +6,8 @@ use std::num::NonZeroU32;
 
 use common::{HubCall, MockHub, MockProvider, dead_addr, http_url};
 use gambi_participant::{
-    AuthHeaders, CloseOutcome, CloseReason, HubError, ParticipantSession, SessionEvent, StartError,
+    AuthHeaders, CloseOutcome, CloseReason, ErrorKind, ModelUnavailable, ParticipantSession,
+    SessionEvent, StartError,
 };
 use gambi_protocol as proto;
 use serde_json::json;
@@ -110,9 +111,9 @@ async fn model_not_offered_lists_the_available_models_and_never_registers() {
     let error = ParticipantSession::start(hub.options(&provider.url(), "mistral"))
         .await
         .expect_err("model is missing");
-    let StartError::ModelNotFound {
+    let StartError::Model(ModelUnavailable::NotFound {
         model, available, ..
-    } = &error
+    }) = &error
     else {
         panic!("expected ModelNotFound, got {error:?}");
     };
@@ -134,7 +135,10 @@ async fn unreachable_provider_fails_the_start() {
         .await
         .expect_err("provider is down");
     assert!(
-        matches!(error, StartError::ProviderUnreachable { .. }),
+        matches!(
+            error,
+            StartError::Model(ModelUnavailable::Unreachable { .. })
+        ),
         "{error:?}"
     );
 }
@@ -154,33 +158,32 @@ async fn registration_errors_are_typed() {
     let cases = [
         (
             (404, "ROOM_NOT_FOUND", "Room not found."),
-            HubError::RoomNotFound {
-                message: "Room not found.".into(),
-            },
+            ErrorKind::RoomNotFound,
+            "room not found: Room not found.",
         ),
         (
             (401, "INVALID_PASSWORD", "Invalid password."),
-            HubError::InvalidPassword {
-                message: "Invalid password.".into(),
-            },
+            ErrorKind::InvalidPassword,
+            "invalid password: Invalid password.",
         ),
         (
             (400, "INVALID_REQUEST", "Missing required fields."),
-            HubError::InvalidRequest {
-                message: "Missing required fields.".into(),
-                hint: Some("A hint.".into()),
-            },
+            ErrorKind::InvalidRequest,
+            "invalid request: Missing required fields. (A hint.)",
         ),
         (
             (409, "PARTICIPANT_CONFLICT", "Held by a live session."),
-            HubError::Conflict {
-                message: "Held by a live session.".into(),
-            },
+            ErrorKind::Conflict,
+            "participant id in use: Held by a live session.",
         ),
     ];
-    for (reply, expected) in cases {
+    for (reply, kind, text) in cases {
         match start_error(reply).await {
-            StartError::Hub(error) => assert_eq!(error, expected),
+            StartError::Hub(error) => {
+                assert_eq!(error.kind, kind, "{reply:?}");
+                assert_eq!(error.message, reply.2);
+                assert_eq!(StartError::Hub(error).to_string(), text);
+            }
             other => panic!("expected a hub error for {reply:?}, got {other:?}"),
         }
     }
@@ -202,7 +205,7 @@ async fn unreachable_hub_is_its_own_error() {
         .await
         .expect_err("hub is down");
     assert!(
-        matches!(error, StartError::Hub(HubError::Unreachable(_))),
+        matches!(&error, StartError::Hub(hub) if hub.kind == ErrorKind::Unreachable),
         "{error:?}"
     );
     assert!(error.to_string().starts_with("failed to reach hub"));
