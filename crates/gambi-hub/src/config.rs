@@ -25,9 +25,11 @@ pub struct HubConfig {
     pub max_tunnel_message: usize,
     /// Most requests in flight on one tunnel.
     pub max_pending_per_tunnel: usize,
-    /// Response events buffered per request between a tunnel and its client; a client
-    /// that lets this fill up is cut off.
-    pub response_buffer: usize,
+    /// Body bytes held per streaming request between its tunnel and its client. When a
+    /// client reads slower than its participant sends, the participant is paused (by flow
+    /// control, or, for a runtime without it, by pausing the tunnel) once this is full; a
+    /// runtime with flow control is granted half of it as each request's credit window.
+    pub stream_buffer: usize,
     /// Most rooms one hub keeps.
     pub max_rooms: usize,
     /// Most participants one room keeps.
@@ -59,6 +61,29 @@ pub struct HubConfig {
 }
 
 impl HubConfig {
+    /// How long a request waits for its participant.
+    pub(crate) fn timeouts(&self) -> crate::tunnel::Timeouts {
+        crate::tunnel::Timeouts {
+            start: self.response_start_timeout,
+            idle: self.response_idle_timeout,
+        }
+    }
+
+    /// The extensions this hub grants to a runtime that offers `offer`.
+    pub(crate) fn grant(
+        &self,
+        offer: gambi_protocol::TunnelExtensions,
+    ) -> gambi_protocol::TunnelExtensions {
+        let window = u32::try_from(self.stream_buffer / 2)
+            .unwrap_or(u32::MAX)
+            .max(1);
+        gambi_protocol::TunnelExtensions {
+            binary_chunks: offer.binary_chunks,
+            flow_control: offer.flow_control,
+            credit_window: offer.flow_control.then_some(window),
+        }
+    }
+
     /// The scheduler settings of every room.
     pub fn scheduler(&self) -> crate::scheduler::SchedulerConfig {
         crate::scheduler::SchedulerConfig {
@@ -77,7 +102,7 @@ impl Default for HubConfig {
             max_inference_body: 32 * 1024 * 1024,
             max_tunnel_message: 64 * 1024 * 1024,
             max_pending_per_tunnel: 1024,
-            response_buffer: 256,
+            stream_buffer: 1024 * 1024,
             max_rooms: 10_000,
             max_participants_per_room: 1024,
             event_buffer: 1024,
@@ -103,7 +128,7 @@ impl std::fmt::Debug for HubConfig {
             .field("max_inference_body", &self.max_inference_body)
             .field("max_tunnel_message", &self.max_tunnel_message)
             .field("max_pending_per_tunnel", &self.max_pending_per_tunnel)
-            .field("response_buffer", &self.response_buffer)
+            .field("stream_buffer", &self.stream_buffer)
             .field("max_rooms", &self.max_rooms)
             .field("max_participants_per_room", &self.max_participants_per_room)
             .field("event_buffer", &self.event_buffer)

@@ -67,6 +67,8 @@ pub(crate) struct Registered {
     pub(crate) token: String,
     /// The session credential.
     pub(crate) session_token: String,
+    /// The tunnel extensions granted, when the runtime offered any.
+    pub(crate) extensions: Option<proto::TunnelExtensions>,
 }
 
 struct HubInner {
@@ -326,18 +328,22 @@ impl Hub {
         session_token: Option<&str>,
     ) -> Result<Registered, ParticipantError> {
         let limit = self.inner.config.max_participants_per_room;
+        let granted = registration
+            .tunnel_extensions
+            .map(|offer| self.inner.config.grant(offer));
         let upserted = room.upsert(id, registration, session_token, limit, new_secret)?;
         let mut tokens = self.tokens();
         if upserted.reclaimed {
             tokens.revoke_participant(&room.record().id, id);
         }
-        let token = tokens.mint(&room.record().id, id);
+        let token = tokens.mint(&room.record().id, id, granted.unwrap_or_default());
         drop(tokens);
         Ok(Registered {
             created: upserted.created,
             summary: upserted.summary,
             token,
             session_token: upserted.session_token,
+            extensions: granted,
         })
     }
 
@@ -358,20 +364,33 @@ impl Hub {
         self.tokens().check(token, &room.record().id, id).is_ok()
     }
 
-    /// Uses up a tunnel token.
-    pub(crate) fn consume_token(&self, room: &Room, id: &str, token: &str) -> bool {
-        self.tokens().consume(token, &room.record().id, id).is_ok()
+    /// Uses up a tunnel token; returns the extensions its tunnel speaks.
+    pub(crate) fn consume_token(
+        &self,
+        room: &Room,
+        id: &str,
+        token: &str,
+    ) -> Option<proto::TunnelExtensions> {
+        self.tokens().consume(token, &room.record().id, id).ok()
     }
 
     /// The context a new tunnel session of this participant runs with.
-    pub(crate) fn session_context(&self, room: &Room, id: &str) -> SessionContext {
+    pub(crate) fn session_context(
+        &self,
+        room: &Room,
+        id: &str,
+        extensions: proto::TunnelExtensions,
+    ) -> SessionContext {
+        let config = &self.inner.config;
         SessionContext {
             room_code: room.code().to_owned(),
             participant_id: id.to_owned(),
             clock: self.inner.clock,
             shutdown: self.inner.shutdown.child_token(),
-            max_pending: self.inner.config.max_pending_per_tunnel,
-            response_buffer: self.inner.config.response_buffer,
+            max_pending: config.max_pending_per_tunnel,
+            stream_buffer: config.stream_buffer,
+            slow_client_grace: config.slow_client_grace,
+            extensions,
             malformed_frames: self.inner.malformed_frames.clone(),
         }
     }

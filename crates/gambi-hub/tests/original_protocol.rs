@@ -205,7 +205,10 @@ async fn requests_reach_an_original_runtime_in_the_original_shape() {
 
     let body = json!({ "model": "llama3.2:latest", "messages": [{ "role": "user", "content": "hi" }], "stream": true });
     let mut response = tunnel
-        .dispatch(common::tunnel_request("req-1", Some(body.clone())), 16)
+        .dispatch(
+            common::tunnel_request("req-1", Some(body.clone())),
+            common::TIMEOUTS,
+        )
         .await
         .expect("the tunnel takes the request");
     assert_eq!(
@@ -259,7 +262,10 @@ async fn requests_reach_an_original_runtime_in_the_original_shape() {
     request.method = "GET".into();
     request.path = "/v1/responses/resp_1".into();
     request.stream = false;
-    let mut response = tunnel.dispatch(request, 16).await.expect("taken");
+    let mut response = tunnel
+        .dispatch(request, common::TIMEOUTS)
+        .await
+        .expect("taken");
     assert_eq!(
         next_json(&mut ws).await,
         json!({

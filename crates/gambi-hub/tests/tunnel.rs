@@ -567,7 +567,10 @@ async fn with_pending_request(
     ping(&mut ws).await;
     let tunnel = common::tunnel_handle(hub, code, id);
     let response = tunnel
-        .dispatch(common::tunnel_request("req-1", Some(json!({}))), 16)
+        .dispatch(
+            common::tunnel_request("req-1", Some(json!({}))),
+            common::TIMEOUTS,
+        )
         .await
         .expect("the tunnel takes the request");
     let request = common::next_json(&mut ws).await;

@@ -39,6 +39,7 @@ pub(crate) struct Connector {
     config: Option<proto::RuntimeConfig>,
     capabilities: Option<proto::ParticipantCapabilities>,
     pub(crate) max_concurrency: NonZeroU32,
+    tunnel_extensions: proto::TunnelExtensions,
     pub(crate) reconnect: Option<BackoffPolicy>,
     pub(crate) timing: Timing,
     pub(crate) events: EventSender,
@@ -74,6 +75,7 @@ impl Connector {
             config: options.config,
             capabilities: options.capabilities,
             max_concurrency: options.max_concurrency,
+            tunnel_extensions: options.tunnel_extensions,
             reconnect: options.reconnect,
             timing: options.timing,
             events,
@@ -100,6 +102,8 @@ impl Connector {
             config: self.config.clone(),
             capabilities: Some(self.capabilities.unwrap_or(probe.capabilities)),
             max_concurrency: Some(self.max_concurrency.get()),
+            tunnel_extensions: (self.tunnel_extensions != proto::TunnelExtensions::default())
+                .then_some(self.tunnel_extensions),
         };
         Ok(Prepared {
             probe,

@@ -21,6 +21,9 @@ pub struct Registration {
     pub room_id: String,
     /// The tunnel URL, without its token.
     pub tunnel_url: String,
+    /// The tunnel extensions the hub granted (none from a hub that speaks only the
+    /// original protocol).
+    pub extensions: proto::TunnelExtensions,
 }
 
 impl Registration {
@@ -30,6 +33,7 @@ impl Registration {
             participant: registered.participant.clone(),
             room_id: registered.room_id.clone(),
             tunnel_url: registered.tunnel.url.clone(),
+            extensions: registered.tunnel.extensions.unwrap_or_default(),
         }
     }
 }

@@ -1,19 +1,24 @@
 //! Forwarding one `tunnel.request` to the provider and streaming the answer back as
 //! `tunnel.response.*` frames.
 //!
-//! Each provider read becomes one chunk frame as soon as it arrives; nothing is buffered
+//! Each provider read becomes one chunk frame as soon as it arrives (a binary message, or
+//! base64 in JSON for a hub that speaks only the original protocol); nothing is buffered
 //! whole. Frames go to the tunnel through a bounded channel, so a slow tunnel slows down
-//! the reads from the provider instead of piling up memory.
+//! the reads from the provider instead of piling up memory; with flow control, a request
+//! whose client reads slowly stops its own provider reads without holding up the others.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
+
+use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::StreamExt as _;
 use gambi_protocol as proto;
 use reqwest::Method;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
-use tokio::sync::mpsc;
+use tokio::sync::{Semaphore, mpsc};
+use tokio_tungstenite::tungstenite::Message;
 
 use crate::provider::Provider;
 
@@ -44,8 +49,127 @@ const DROPPED_HEADERS: &[&str] = &[
     "cookie",
 ];
 
-/// Forwards `request` to the provider and sends every frame of the answer to `frames`,
-/// always ending with `tunnel.response.end` or `tunnel.response.error`.
+/// A frame a forward task queues for the tunnel, already encoded.
+#[derive(Debug)]
+pub(crate) struct Outgoing {
+    /// The request it belongs to.
+    pub(crate) request_id: Arc<str>,
+    /// Whether it is the request's last frame (`end` or `error`).
+    pub(crate) last: bool,
+    /// The WebSocket message.
+    pub(crate) message: Message,
+}
+
+/// How much of a request's body the hub is ready to take, when flow control is on: the
+/// forward task takes credit before it sends body bytes and waits when there is none, so
+/// the provider's body is not read any further (TCP then holds the provider back).
+#[derive(Debug)]
+pub(crate) struct Credit {
+    bytes: Semaphore,
+}
+
+impl Credit {
+    /// Most credit held at once; a hub granting more is not believed.
+    const MAX: usize = u32::MAX as usize;
+
+    /// Credit of `window` bytes, the window the hub granted at registration.
+    pub(crate) fn new(window: u32) -> Self {
+        Self {
+            bytes: Semaphore::new(window as usize),
+        }
+    }
+
+    /// The hub grants `bytes` more.
+    pub(crate) fn grant(&self, bytes: u64) {
+        let room = Self::MAX.saturating_sub(self.bytes.available_permits());
+        let bytes = usize::try_from(bytes).unwrap_or(usize::MAX).min(room);
+        self.bytes.add_permits(bytes);
+    }
+
+    /// Takes between 1 and `want` bytes of credit (`want` is at least 1), waiting until
+    /// there is some.
+    async fn take(&self, want: usize) -> usize {
+        let want = want.max(1);
+        if self.bytes.available_permits() == 0 {
+            match self.bytes.acquire().await {
+                Ok(permit) => permit.forget(),
+                // Never closed; if it were, there would be nothing left to wait for.
+                Err(_) => return want,
+            }
+            return 1 + self.take_now(want - 1);
+        }
+        self.take_now(want).max(1)
+    }
+
+    /// Takes up to `want` bytes of the credit there is, without waiting. One task takes
+    /// from a request's credit, so what is available stays available.
+    fn take_now(&self, want: usize) -> usize {
+        let n = self.bytes.available_permits().min(want);
+        match u32::try_from(n).map(|n| self.bytes.try_acquire_many(n)) {
+            Ok(Ok(permit)) => {
+                permit.forget();
+                n
+            }
+            _ => 0,
+        }
+    }
+}
+
+/// Where a forward task sends its frames, and how it encodes them.
+#[derive(Debug, Clone)]
+pub(crate) struct Replies {
+    /// The request answered.
+    pub(crate) request_id: Arc<str>,
+    /// The tunnel's queue.
+    pub(crate) frames: mpsc::Sender<Outgoing>,
+    /// Body bytes as binary chunk messages instead of base64 in JSON.
+    pub(crate) binary: bool,
+    /// The request's credit, with flow control on.
+    pub(crate) credit: Option<Arc<Credit>>,
+}
+
+impl Replies {
+    async fn send(&self, frame: &proto::ParticipantToHub, last: bool) -> Result<(), ForwardError> {
+        self.queue(Message::text(frame.to_json()), last).await
+    }
+
+    async fn queue(&self, message: Message, last: bool) -> Result<(), ForwardError> {
+        self.frames
+            .send(Outgoing {
+                request_id: self.request_id.clone(),
+                last,
+                message,
+            })
+            .await
+            .map_err(|_| ForwardError::TunnelGone)
+    }
+
+    /// Sends one provider read, within the request's credit and frame size.
+    async fn body(&self, mut piece: Bytes) -> Result<(), ForwardError> {
+        while !piece.is_empty() {
+            let mut want = piece.len().min(MAX_CHUNK_BYTES);
+            if let Some(credit) = &self.credit {
+                want = credit.take(want).await;
+            }
+            let part = piece.split_to(want);
+            let message = if self.binary {
+                match proto::BinaryChunk::encode(&self.request_id, &part) {
+                    Some(message) => Message::Binary(message),
+                    None => Message::text(
+                        proto::ParticipantToHub::chunk(&*self.request_id, &part).to_json(),
+                    ),
+                }
+            } else {
+                Message::text(proto::ParticipantToHub::chunk(&*self.request_id, &part).to_json())
+            };
+            self.queue(message, false).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Forwards `request` to the provider and sends every frame of the answer through
+/// `replies`, always ending with `tunnel.response.end` or `tunnel.response.error`.
 ///
 /// Dropping the future (the session aborts it on `tunnel.cancel`) drops the provider
 /// request, which closes its connection: the provider sees the client go away.
@@ -53,10 +177,10 @@ pub(crate) async fn forward(
     provider: &Provider,
     request: proto::TunnelRequest,
     response_timeout: Duration,
-    frames: &mpsc::Sender<proto::ParticipantToHub>,
+    replies: &Replies,
 ) {
     let request_id = request.request_id.clone();
-    let result = stream_response(provider, request, response_timeout, frames).await;
+    let result = stream_response(provider, request, response_timeout, replies).await;
     let last = match result {
         Ok(()) => proto::ParticipantToHub::ResponseEnd { request_id },
         Err(ForwardError::TunnelGone) => return,
@@ -70,9 +194,10 @@ pub(crate) async fn forward(
         }
     };
     // If the tunnel is gone there is nobody left to tell.
-    let _ = frames.send(last).await;
+    let _ = replies.send(&last, true).await;
 }
 
+#[derive(Debug)]
 enum ForwardError {
     /// The provider failed; reported to the hub.
     Provider(String),
@@ -84,7 +209,7 @@ async fn stream_response(
     provider: &Provider,
     request: proto::TunnelRequest,
     response_timeout: Duration,
-    frames: &mpsc::Sender<proto::ParticipantToHub>,
+    replies: &Replies,
 ) -> Result<(), ForwardError> {
     let request_id = request.request_id.clone();
     let outgoing = build_request(provider, request)?;
@@ -103,15 +228,12 @@ async fn stream_response(
             )));
         }
     };
-    send(
-        frames,
-        proto::ParticipantToHub::ResponseStart {
-            request_id: request_id.clone(),
-            status: response.status().as_u16(),
-            headers: header_map_to_wire(response.headers()),
-        },
-    )
-    .await?;
+    let start = proto::ParticipantToHub::ResponseStart {
+        request_id,
+        status: response.status().as_u16(),
+        headers: header_map_to_wire(response.headers()),
+    };
+    replies.send(&start, false).await?;
     let mut body = response.bytes_stream();
     while let Some(piece) = body.next().await {
         let piece = piece.map_err(|error| {
@@ -120,21 +242,9 @@ async fn stream_response(
                 error_chain(&error.without_url())
             ))
         })?;
-        for part in split(piece) {
-            send(frames, proto::ParticipantToHub::chunk(&*request_id, &part)).await?;
-        }
+        replies.body(piece).await?;
     }
     Ok(())
-}
-
-async fn send(
-    frames: &mpsc::Sender<proto::ParticipantToHub>,
-    frame: proto::ParticipantToHub,
-) -> Result<(), ForwardError> {
-    frames
-        .send(frame)
-        .await
-        .map_err(|_| ForwardError::TunnelGone)
 }
 
 fn build_request(
@@ -207,17 +317,6 @@ fn header_map_to_wire(headers: &HeaderMap) -> BTreeMap<String, String> {
             .or_insert_with(|| value.to_owned());
     }
     wire
-}
-
-/// Splits a read into pieces of at most [`MAX_CHUNK_BYTES`] without copying.
-fn split(mut piece: Bytes) -> impl Iterator<Item = Bytes> {
-    std::iter::from_fn(move || {
-        if piece.is_empty() {
-            return None;
-        }
-        let at = piece.len().min(MAX_CHUNK_BYTES);
-        Some(piece.split_to(at))
-    })
 }
 
 /// An error and its causes, joined with `: `.
@@ -293,13 +392,49 @@ mod tests {
         );
     }
 
-    #[test]
-    fn large_reads_are_split_small_ones_kept() {
-        let sizes: Vec<usize> = split(Bytes::from(vec![0; MAX_CHUNK_BYTES * 2 + 5]))
-            .map(|part| part.len())
-            .collect();
+    #[tokio::test]
+    async fn credit_is_taken_up_to_what_was_granted_and_waited_for_after() {
+        let credit = Arc::new(Credit::new(10));
+        assert_eq!(credit.take(4).await, 4);
+        assert_eq!(credit.take(100).await, 6, "the rest of the window");
+        let waiting = {
+            let credit = credit.clone();
+            tokio::spawn(async move { credit.take(100).await })
+        };
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished(), "no credit, no bytes");
+        credit.grant(3);
+        assert_eq!(waiting.await.expect("credit came"), 3);
+        credit.grant(u64::MAX);
+        assert_eq!(credit.take(usize::MAX).await, Credit::MAX, "capped");
+    }
+
+    #[tokio::test]
+    async fn body_pieces_respect_credit_and_frame_size() {
+        let (frames, mut queue) = mpsc::channel(16);
+        let credit = Arc::new(Credit::new(
+            u32::try_from(MAX_CHUNK_BYTES * 3).expect("fits"),
+        ));
+        let replies = Replies {
+            request_id: Arc::from("r1"),
+            frames,
+            binary: true,
+            credit: Some(credit.clone()),
+        };
+        replies
+            .body(Bytes::from(vec![b'x'; MAX_CHUNK_BYTES * 2 + 5]))
+            .await
+            .expect("queued");
+        let mut sizes = Vec::new();
+        while let Ok(outgoing) = queue.try_recv() {
+            let Message::Binary(message) = outgoing.message else {
+                panic!("a binary chunk");
+            };
+            let chunk = proto::BinaryChunk::decode(&message).expect("a chunk");
+            assert_eq!(chunk.request_id, "r1");
+            sizes.push(message.len() - chunk.body_offset);
+        }
         assert_eq!(sizes, [MAX_CHUNK_BYTES, MAX_CHUNK_BYTES, 5]);
-        assert_eq!(split(Bytes::from_static(b"abc")).count(), 1);
-        assert_eq!(split(Bytes::new()).count(), 0);
+        assert_eq!(credit.take(usize::MAX).await, MAX_CHUNK_BYTES - 5);
     }
 }

@@ -53,6 +53,9 @@ pub struct SessionOptions {
     pub reconnect: Option<BackoffPolicy>,
     /// Intervals and time limits.
     pub timing: Timing,
+    /// Tunnel extensions to offer the hub (all of them by default); with none, the
+    /// runtime speaks only the original protocol: JSON text frames, no flow control.
+    pub tunnel_extensions: proto::TunnelExtensions,
     /// Cancelling this token stops the session (it then leaves the room).
     pub shutdown: CancellationToken,
 }
@@ -84,6 +87,7 @@ impl SessionOptions {
             max_concurrency: NonZeroU32::MIN,
             reconnect: Some(BackoffPolicy::default()),
             timing: Timing::default(),
+            tunnel_extensions: proto::TunnelExtensions::offer(),
             shutdown: CancellationToken::new(),
         }
     }
@@ -138,6 +142,7 @@ impl fmt::Debug for SessionOptions {
             .field("max_concurrency", &self.max_concurrency)
             .field("reconnect", &self.reconnect)
             .field("timing", &self.timing)
+            .field("tunnel_extensions", &self.tunnel_extensions)
             .finish_non_exhaustive()
     }
 }

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use gambi_protocol as proto;
 use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -31,10 +32,10 @@ impl Runner {
     pub(crate) async fn run(
         self,
         socket: Socket,
-        session_token: Option<String>,
+        registered: &proto::UpsertParticipantResponse,
         outcome_tx: watch::Sender<Option<CloseOutcome>>,
     ) {
-        let (outcome, session_token) = self.connect_until_end(socket, session_token).await;
+        let (outcome, session_token) = self.connect_until_end(socket, registered).await;
         match &outcome.error {
             Some(error) => {
                 tracing::warn!(reason = outcome.reason.as_str(), %error, "session ending")
@@ -52,9 +53,11 @@ impl Runner {
     async fn connect_until_end(
         &self,
         mut socket: Socket,
-        mut session_token: Option<String>,
+        registered: &proto::UpsertParticipantResponse,
     ) -> (CloseOutcome, Option<String>) {
         let connector = &self.connector;
+        let mut session_token = registered.session_token.clone();
+        let mut extensions = registered.tunnel.extensions.unwrap_or_default();
         let mut backoff = Backoff::new(connector.reconnect.unwrap_or_default());
         loop {
             let connected_at = Instant::now();
@@ -65,6 +68,7 @@ impl Runner {
                     session_token: session_token.as_deref(),
                     max_concurrency: connector.max_concurrency.get() as usize,
                     timing: connector.timing,
+                    extensions,
                     events: &connector.events,
                     shutdown: &self.shutdown,
                 },
@@ -119,6 +123,7 @@ impl Runner {
                 match result {
                     Ok((registered, socket)) => {
                         session_token = registered.session_token.clone();
+                        extensions = registered.tunnel.extensions.unwrap_or_default();
                         connector.events.emit(SessionEvent::Registered(Box::new(
                             Registration::from_answer(&registered),
                         )));

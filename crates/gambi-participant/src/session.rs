@@ -68,7 +68,7 @@ impl ParticipantSession {
             }
             registered = connector.register(&prepared.registration, None) => registered?,
         };
-        let session_token = registered.session_token.clone();
+        let session_token = registered.session_token.as_deref();
         let socket = tokio::select! {
             () = shutdown.cancelled() => Err(StartError::Cancelled),
             socket = connector.open_tunnel(&registered.tunnel) => socket,
@@ -76,7 +76,7 @@ impl ParticipantSession {
         let socket = match socket {
             Ok(socket) => socket,
             Err(error) => {
-                connector.leave(session_token.as_deref()).await;
+                connector.leave(session_token).await;
                 return Err(error);
             }
         };
@@ -93,9 +93,7 @@ impl ParticipantSession {
             shutdown: shutdown.clone(),
         };
         tokio::spawn(
-            runner
-                .run(socket, session_token, outcome_tx)
-                .in_current_span(),
+            async move { runner.run(socket, &registered, outcome_tx).await }.in_current_span(),
         );
         Ok(Self {
             registration,

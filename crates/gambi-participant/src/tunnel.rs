@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
 use crate::events::{EventSender, SessionEvent};
-use crate::forward::{STAGE_BUSY, STAGE_PROXY, forward};
+use crate::forward::{Credit, Outgoing, Replies, STAGE_BUSY, STAGE_PROXY, forward};
 use crate::membership::{Membership, describe};
 use crate::options::Timing;
 use crate::provider::Provider;
@@ -78,6 +78,8 @@ pub(crate) struct ConnectionContext<'a> {
     pub(crate) session_token: Option<&'a str>,
     pub(crate) max_concurrency: usize,
     pub(crate) timing: Timing,
+    /// The extensions the hub granted for this tunnel.
+    pub(crate) extensions: proto::TunnelExtensions,
     pub(crate) events: &'a EventSender,
     pub(crate) shutdown: &'a CancellationToken,
 }
@@ -172,14 +174,21 @@ fn is_lifecycle(request: &proto::TunnelRequest) -> bool {
     .contains(&request.operation.as_str())
 }
 
+/// A request being forwarded.
+struct InFlight {
+    task: AbortHandle,
+    /// Its credit, with flow control on.
+    credit: Option<Arc<Credit>>,
+}
+
 /// State of one connection, owned by the loop in [`run`].
 struct Tunnel<'c, 'a, W> {
     cx: &'c ConnectionContext<'a>,
     sink: W,
-    frames_tx: mpsc::Sender<proto::ParticipantToHub>,
+    frames_tx: mpsc::Sender<Outgoing>,
     /// Requests being forwarded, by request id. An entry leaves when its last frame is
     /// written or when it is cancelled; frames of requests not in here are dropped.
-    in_flight: HashMap<String, AbortHandle>,
+    in_flight: HashMap<String, InFlight>,
     /// Which of `in_flight` are Responses lifecycle calls, which take no slot (entries whose
     /// request left `in_flight` are dropped when the next request arrives).
     lifecycle: HashSet<String>,
@@ -219,9 +228,19 @@ where
         match proto::HubToParticipant::from_json(text) {
             Ok(proto::HubToParticipant::Request(request)) => self.on_request(request).await,
             Ok(proto::HubToParticipant::Cancel { request_id }) => {
-                if let Some(task) = self.in_flight.remove(&request_id) {
+                if let Some(request) = self.in_flight.remove(&request_id) {
                     tracing::debug!(%request_id, "request cancelled by the hub");
-                    task.abort();
+                    request.task.abort();
+                }
+                Ok(())
+            }
+            Ok(proto::HubToParticipant::Credit { request_id, bytes }) => {
+                if let Some(credit) = self
+                    .in_flight
+                    .get(&request_id)
+                    .and_then(|request| request.credit.as_ref())
+                {
+                    credit.grant(bytes);
                 }
                 Ok(())
             }
@@ -279,16 +298,26 @@ where
             path = %request.path,
         );
         let provider = Arc::clone(self.cx.provider);
-        let frames = self.frames_tx.clone();
+        let credit = self
+            .cx
+            .extensions
+            .window()
+            .map(|window| Arc::new(Credit::new(window)));
+        let replies = Replies {
+            request_id: Arc::from(request_id.as_str()),
+            frames: self.frames_tx.clone(),
+            binary: self.cx.extensions.binary_chunks,
+            credit: credit.clone(),
+        };
         let timeout = self.cx.timing.provider_response_timeout;
         let task = self.tasks.spawn(
-            async move { forward(&provider, request, timeout, &frames).await }.instrument(span),
+            async move { forward(&provider, request, timeout, &replies).await }.instrument(span),
         );
         self.task_requests.insert(task.id(), request_id.clone());
         if lifecycle {
             self.lifecycle.insert(request_id.clone());
         }
-        self.in_flight.insert(request_id, task);
+        self.in_flight.insert(request_id, InFlight { task, credit });
         Ok(())
     }
 
@@ -357,15 +386,15 @@ where
     /// Writes `first` and whatever else is already queued, then flushes once.
     async fn write_queued(
         &mut self,
-        first: proto::ParticipantToHub,
-        queue: &mut mpsc::Receiver<proto::ParticipantToHub>,
+        first: Outgoing,
+        queue: &mut mpsc::Receiver<Outgoing>,
     ) -> Result<(), ConnectionEnd> {
         let write = async {
             let mut next = Some(first);
             let mut written = 0;
             while let Some(frame) = next.take() {
                 if self.admit(&frame) {
-                    self.sink.feed(Message::text(frame.to_json())).await?;
+                    self.sink.feed(frame.message).await?;
                     written += 1;
                 }
                 if written < MAX_WRITE_BATCH {
@@ -378,19 +407,11 @@ where
     }
 
     /// Whether a queued frame still goes out; forgets requests whose last frame this is.
-    fn admit(&mut self, frame: &proto::ParticipantToHub) -> bool {
-        let Some(request_id) = frame.request_id() else {
-            return true;
-        };
-        let last = matches!(
-            frame,
-            proto::ParticipantToHub::ResponseEnd { .. }
-                | proto::ParticipantToHub::ResponseError { .. }
-        );
-        if last {
-            self.in_flight.remove(request_id).is_some()
+    fn admit(&mut self, frame: &Outgoing) -> bool {
+        if frame.last {
+            self.in_flight.remove(&*frame.request_id).is_some()
         } else {
-            self.in_flight.contains_key(request_id)
+            self.in_flight.contains_key(&*frame.request_id)
         }
     }
 

@@ -51,7 +51,8 @@ async fn start_registers_resolves_the_ollama_tag_and_opens_the_tunnel() {
             "password": "room-pass",
             "specs": {"ram": 16.0},
             "capabilities": {"openResponses": "supported", "chatCompletions": "supported"},
-            "maxConcurrency": 3
+            "maxConcurrency": 3,
+            "tunnelExtensions": {"binaryChunks": true, "flowControl": true}
         })
     );
     assert!(!raw.contains("provider-secret") && !raw.contains("x-api-key"));

@@ -31,11 +31,11 @@ pub use inference::{
 pub use participant::{
     Capability, HeartbeatResponse, MachineSpecs, ParticipantCapabilities, ParticipantConnection,
     ParticipantRegistration, ParticipantStatus, ParticipantSummary, SuccessResponse,
-    TunnelBootstrap, UpsertParticipantResponse,
+    TunnelBootstrap, TunnelExtensions, UpsertParticipantResponse,
 };
 pub use room::{CreateRoomRequest, CreateRoomResponse, HealthResponse, RoomSummary};
 pub use runtime::{RuntimeConfig, RuntimeConfigPublic, ValidationErrors};
-pub use tunnel::{FrameError, HubToParticipant, ParticipantToHub, TunnelRequest};
+pub use tunnel::{BinaryChunk, FrameError, HubToParticipant, ParticipantToHub, TunnelRequest};
 
 /// Milliseconds since the Unix epoch, the unit of every timestamp on the management plane.
 pub type Millis = i64;

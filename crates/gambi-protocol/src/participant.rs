@@ -186,6 +186,51 @@ pub struct ParticipantRegistration {
     /// Requests the provider serves at once (Gambi extension).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_concurrency: Option<u32>,
+    /// Tunnel extensions the runtime can speak (Gambi extension).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tunnel_extensions: Option<TunnelExtensions>,
+}
+
+/// Tunnel extensions beyond the original protocol: offered by a runtime when it registers
+/// (`tunnelExtensions` in the body) and granted by the hub in its answer
+/// (`tunnel.extensions`), for the tunnel opened with that answer's token.
+///
+/// A runtime that speaks only the original protocol never offers them, and a hub that
+/// speaks only the original protocol drops the offer and answers without `extensions`: both
+/// sides then keep JSON text frames and no flow control.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TunnelExtensions {
+    /// Response chunks travel as binary WebSocket messages
+    /// ([`crate::tunnel::BinaryChunk`]) instead of base64 in JSON.
+    #[serde(default)]
+    pub binary_chunks: bool,
+    /// Per-request flow control: the runtime sends no more body bytes of a request than
+    /// the hub has granted it (`tunnel.credit`), and stops reading that request's provider
+    /// body when its credit is spent.
+    #[serde(default)]
+    pub flow_control: bool,
+    /// In the hub's answer, with `flow_control`: the credit every request starts with,
+    /// in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credit_window: Option<u32>,
+}
+
+impl TunnelExtensions {
+    /// Everything this crate's peers speak, as a runtime offers it.
+    pub fn offer() -> Self {
+        Self {
+            binary_chunks: true,
+            flow_control: true,
+            credit_window: None,
+        }
+    }
+
+    /// The credit window, when flow control was granted with one.
+    pub fn window(&self) -> Option<u32> {
+        self.credit_window
+            .filter(|window| self.flow_control && *window > 0)
+    }
 }
 
 impl std::fmt::Debug for ParticipantRegistration {
@@ -199,6 +244,7 @@ impl std::fmt::Debug for ParticipantRegistration {
             .field("config", &self.config)
             .field("capabilities", &self.capabilities)
             .field("max_concurrency", &self.max_concurrency)
+            .field("tunnel_extensions", &self.tunnel_extensions)
             .finish()
     }
 }
@@ -210,6 +256,9 @@ pub struct TunnelBootstrap {
     pub url: String,
     /// Single-use token, valid for `TUNNEL_TOKEN_TTL`.
     pub token: String,
+    /// The tunnel extensions granted for this token (Gambi extension).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extensions: Option<TunnelExtensions>,
 }
 
 impl std::fmt::Debug for TunnelBootstrap {
@@ -217,6 +266,7 @@ impl std::fmt::Debug for TunnelBootstrap {
         f.debug_struct("TunnelBootstrap")
             .field("url", &self.url)
             .field("token", &"[redacted]")
+            .field("extensions", &self.extensions)
             .finish()
     }
 }
@@ -361,6 +411,7 @@ mod tests {
             tunnel: TunnelBootstrap {
                 url: "ws://hub/v1/rooms/ABC123/participants/alice/tunnel".into(),
                 token: "tok-secret".into(),
+                extensions: None,
             },
             session_token: Some("sess-secret".into()),
         };
@@ -373,6 +424,33 @@ mod tests {
         assert_eq!(value["sessionToken"], "sess-secret");
         let debug = format!("{response:?}");
         assert!(!debug.contains("tok-secret") && !debug.contains("sess-secret"));
+    }
+
+    #[test]
+    fn tunnel_extensions_offer_and_grant() {
+        let offer = serde_json::to_value(TunnelExtensions::offer()).expect("serializable");
+        assert_eq!(offer, json!({"binaryChunks": true, "flowControl": true}));
+        let granted: TunnelExtensions = serde_json::from_value(
+            json!({"binaryChunks": true, "flowControl": true, "creditWindow": 65536}),
+        )
+        .expect("parses");
+        assert_eq!(granted.window(), Some(65_536));
+        // A window without flow control, or a zero window, grants no flow control.
+        let odd: TunnelExtensions =
+            serde_json::from_value(json!({"creditWindow": 65536})).expect("parses");
+        assert_eq!(odd.window(), None);
+        assert!(!odd.binary_chunks);
+        let registration: ParticipantRegistration = serde_json::from_value(json!({
+            "nickname": "a", "model": "m", "endpoint": "http://x",
+            "tunnelExtensions": {"binaryChunks": true}
+        }))
+        .expect("parses");
+        assert_eq!(
+            registration
+                .tunnel_extensions
+                .map(|offer| offer.binary_chunks),
+            Some(true)
+        );
     }
 
     #[test]

@@ -2,8 +2,12 @@
 //!
 //! Messages are typed by direction: [`HubToParticipant`] and [`ParticipantToHub`]. Each is
 //! a JSON object tagged by `type`. Response bodies travel as standard base64 in
-//! `tunnel.response.chunk`, as in the original protocol. `tunnel.cancel` is our extension;
-//! a participant that does not know it ignores it, as it ignores every unknown type.
+//! `tunnel.response.chunk`, as in the original protocol.
+//!
+//! Extensions, which a participant that does not know them ignores as it ignores every
+//! unknown type: `tunnel.cancel` (the hub aborts a request), and, once negotiated at
+//! registration ([`crate::TunnelExtensions`]), `tunnel.credit` (flow control) and
+//! [`BinaryChunk`] messages carrying body bytes without JSON or base64.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -50,6 +54,16 @@ pub enum HubToParticipant {
         /// The request to abort.
         #[serde(rename = "requestId")]
         request_id: String,
+    },
+    /// The request may send `bytes` more body bytes: its client has read that much
+    /// (Gambi extension, with flow control negotiated).
+    #[serde(rename = "tunnel.credit")]
+    Credit {
+        /// The request granted.
+        #[serde(rename = "requestId")]
+        request_id: String,
+        /// Body bytes granted, on top of what was granted before.
+        bytes: u64,
     },
 }
 
@@ -161,7 +175,12 @@ const PARTICIPANT_TO_HUB_TYPES: &[&str] = &[
     "tunnel.response.error",
 ];
 
-const HUB_TO_PARTICIPANT_TYPES: &[&str] = &["tunnel.request", "tunnel.pong", "tunnel.cancel"];
+const HUB_TO_PARTICIPANT_TYPES: &[&str] = &[
+    "tunnel.request",
+    "tunnel.pong",
+    "tunnel.cancel",
+    "tunnel.credit",
+];
 
 /// Explains why `text` failed to parse as one of `known` frame types.
 fn classify(text: &str, known: &[&str], error: &serde_json::Error) -> FrameError {
@@ -367,6 +386,63 @@ pub fn decode_chunk(chunk: &str) -> Result<Vec<u8>, FrameError> {
         kind: "tunnel.response.chunk".into(),
         reason: format!("chunk is not valid base64: {error}"),
     })
+}
+
+/// A piece of a response body as a binary WebSocket message (Gambi extension, with
+/// `binaryChunks` negotiated): the same thing as `tunnel.response.chunk`, without JSON and
+/// base64.
+///
+/// Layout: one byte [`BinaryChunk::KIND`], one byte `n` (1 to 255), `n` bytes of request
+/// id (UTF-8), then the body bytes, to the end of the message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BinaryChunk<'a> {
+    /// The request this belongs to.
+    pub request_id: &'a str,
+    /// Where the body bytes start in the message.
+    pub body_offset: usize,
+}
+
+impl<'a> BinaryChunk<'a> {
+    /// The first byte of a binary chunk message. It can never start a JSON text frame, so a
+    /// receiver tells the two apart by it.
+    pub const KIND: u8 = 0x01;
+
+    /// The message carrying `body` for `request_id`; `None` when the id is empty or longer
+    /// than 255 bytes.
+    pub fn encode(request_id: &str, body: &[u8]) -> Option<bytes::Bytes> {
+        let id_len = u8::try_from(request_id.len()).ok().filter(|n| *n > 0)?;
+        let mut message = bytes::BytesMut::with_capacity(2 + request_id.len() + body.len());
+        message.extend_from_slice(&[Self::KIND, id_len]);
+        message.extend_from_slice(request_id.as_bytes());
+        message.extend_from_slice(body);
+        Some(message.freeze())
+    }
+
+    /// Reads the header of a binary chunk message; the body is `&message[body_offset..]`.
+    pub fn decode(message: &'a [u8]) -> Result<Self, FrameError> {
+        let invalid = |reason: &str| FrameError::Invalid {
+            kind: "binary chunk".into(),
+            reason: reason.into(),
+        };
+        match message {
+            [Self::KIND, id_len, rest @ ..] => {
+                let id_len = usize::from(*id_len);
+                if id_len == 0 || rest.len() < id_len {
+                    return Err(invalid("request id length out of range"));
+                }
+                let request_id = std::str::from_utf8(&rest[..id_len])
+                    .map_err(|_| invalid("request id is not UTF-8"))?;
+                Ok(Self {
+                    request_id,
+                    body_offset: 2 + id_len,
+                })
+            }
+            [] | [Self::KIND] => Err(invalid("message too short")),
+            _ => Err(FrameError::Malformed(
+                "binary message is not a chunk".into(),
+            )),
+        }
+    }
 }
 
 impl HubToParticipant {
@@ -578,6 +654,46 @@ mod tests {
                 r#"{"type":"tunnel.response.start","requestId":"r","status":42}"#
             ),
             Err(FrameError::Invalid { .. })
+        ));
+    }
+
+    #[test]
+    fn credit_frames() {
+        check_hub(
+            HubToParticipant::Credit {
+                request_id: "r1".into(),
+                bytes: 65_536,
+            },
+            json!({"type": "tunnel.credit", "requestId": "r1", "bytes": 65_536}),
+        );
+    }
+
+    #[test]
+    fn binary_chunks_round_trip_and_refuse_what_they_must() {
+        let message = BinaryChunk::encode("req-1", b"data: {}\n\n").expect("encodes");
+        assert_eq!(&message[..7], b"\x01\x05req-1");
+        let chunk = BinaryChunk::decode(&message).expect("decodes");
+        assert_eq!(chunk.request_id, "req-1");
+        assert_eq!(&message[chunk.body_offset..], b"data: {}\n\n");
+        // An empty body is a valid (if useless) chunk.
+        let empty = BinaryChunk::encode("r", b"").expect("encodes");
+        assert_eq!(BinaryChunk::decode(&empty).expect("decodes").body_offset, 3);
+
+        assert_eq!(BinaryChunk::encode("", b"x"), None);
+        assert_eq!(BinaryChunk::encode(&"x".repeat(256), b"x"), None);
+        assert!(BinaryChunk::encode(&"x".repeat(255), b"x").is_some());
+        for broken in [
+            &b""[..],
+            b"\x01",
+            b"\x01\x00",
+            b"\x01\x05abc",
+            b"\x01\x01\xff",
+        ] {
+            assert!(BinaryChunk::decode(broken).is_err(), "{broken:?}");
+        }
+        assert!(matches!(
+            BinaryChunk::decode(br#"{"type":"tunnel.ping"}"#),
+            Err(FrameError::Malformed(_))
         ));
     }
 }

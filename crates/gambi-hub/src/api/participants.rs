@@ -96,6 +96,7 @@ pub(super) async fn upsert(
         tunnel: proto::TunnelBootstrap {
             url: tunnel_url(&hub, &headers, room.code(), &id),
             token: upserted.token,
+            extensions: upserted.extensions,
         },
         session_token: Some(upserted.session_token),
     };

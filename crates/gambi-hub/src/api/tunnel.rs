@@ -57,10 +57,10 @@ pub(super) async fn upgrade(
             "Connect with a WebSocket client.",
         ));
     };
-    if !hub.consume_token(&room, &id, token) {
+    let Some(extensions) = hub.consume_token(&room, &id, token) else {
         return Err(invalid_token());
-    }
-    let context = hub.session_context(&room, &id);
+    };
+    let context = hub.session_context(&room, &id, extensions);
     let max_message = hub.config().max_tunnel_message;
     Ok(upgrade
         .read_buffer_size(TUNNEL_READ_BUFFER)

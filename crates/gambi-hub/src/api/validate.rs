@@ -210,6 +210,11 @@ pub(crate) fn registration(value: &Value) -> Result<Registration, ApiError> {
         )
         .with_details(serde_json::to_value(&errors).unwrap_or_default()));
     }
+    // An offer this hub cannot read is no offer: the runtime then speaks the original
+    // protocol, which every runtime can.
+    let tunnel_extensions = body
+        .get("tunnelExtensions")
+        .and_then(|offer| serde_json::from_value(offer.clone()).ok());
     Ok(Registration {
         nickname,
         model,
@@ -219,6 +224,7 @@ pub(crate) fn registration(value: &Value) -> Result<Registration, ApiError> {
         config,
         capabilities,
         max_concurrency,
+        tunnel_extensions,
     })
 }
 

@@ -205,15 +205,8 @@ impl Exchange<'_> {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
         headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
         let status = StatusCode::from_u16(upstream.status).unwrap_or(StatusCode::OK);
-        let relay = Relay {
-            hub: self.hub,
-            upstream,
-            lease,
-            log,
-            conversion,
-            remember,
-        };
-        (status, headers, relay.spawn()).into_response()
+        let relay = Relay::new(self.hub, upstream, lease, log, conversion, remember);
+        (status, headers, relay.into_body()).into_response()
     }
 
     fn remember_native(&self, bytes: &[u8]) {

@@ -100,14 +100,7 @@ pub(super) async fn run(
     request: proto::TunnelRequest,
     headers: HeaderMap,
 ) -> Outcome {
-    let started = dispatch(
-        &target.tunnel,
-        request,
-        config.response_buffer,
-        config.response_start_timeout,
-        config.response_idle_timeout,
-    )
-    .await;
+    let started = dispatch(&target.tunnel, request, config.timeouts()).await;
     let mut upstream = match started {
         Ok(upstream) => upstream,
         Err(DispatchError::Timeout(after)) => {

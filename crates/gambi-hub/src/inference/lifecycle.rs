@@ -159,24 +159,18 @@ async fn proxy(
         stream: false,
         metadata: None,
     };
-    let mut upstream = dispatch(
-        &target.tunnel,
-        request,
-        config.response_buffer,
-        config.response_start_timeout,
-        config.response_idle_timeout,
-    )
-    .await
-    .map_err(|error| match error {
-        DispatchError::Tunnel(_) | DispatchError::Failed(_) => {
-            InferenceError::upstream(proto::ErrorCode::ProviderError, error.to_string())
-        }
-        DispatchError::Timeout(after) => InferenceError::timeout(format!(
-            "Participant '{}' did not answer within {} s.",
-            target.id,
-            after.as_secs()
-        )),
-    })?;
+    let mut upstream = dispatch(&target.tunnel, request, config.timeouts())
+        .await
+        .map_err(|error| match error {
+            DispatchError::Tunnel(_) | DispatchError::Failed(_) => {
+                InferenceError::upstream(proto::ErrorCode::ProviderError, error.to_string())
+            }
+            DispatchError::Timeout(after) => InferenceError::timeout(format!(
+                "Participant '{}' did not answer within {} s.",
+                target.id,
+                after.as_secs()
+            )),
+        })?;
     let bytes = upstream
         .collect(config.max_response_body)
         .await

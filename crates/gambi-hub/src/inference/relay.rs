@@ -1,29 +1,29 @@
 //! Streams a started response to its client.
 //!
-//! A relay task owns everything a streaming request holds — the upstream response, the
-//! scheduler lease, the event log — and pushes the body into a bounded channel that the
-//! HTTP response reads. This keeps three promises:
+//! The [`Relay`] is the client's response body itself: when the HTTP server asks for the
+//! next frame, it takes the next chunk the tunnel holds for the request, converts it (or
+//! passes it through, watched for metrics) and hands it over. No task and no channel sit
+//! between the tunnel and the client, and the body is never buffered whole. It keeps three
+//! promises:
 //!
-//! * a client that goes away is noticed at once (the channel closes), even while the
-//!   provider is silent: the task ends, dropping the upstream (which sends
-//!   `tunnel.cancel`) and the lease (which frees the slot);
-//! * a client that stops reading long enough to keep the channel full for
-//!   `slow_client_grace` is cut off with an error, so it never holds a slot or the tunnel;
-//! * the body is never buffered whole: each chunk is converted (or passed through) and
-//!   sent as it arrives.
+//! * a client that goes away drops the body, which drops the upstream (sending
+//!   `tunnel.cancel`) and the lease (freeing the slot), and publishes `llm.error`;
+//! * a client that takes nothing for `slow_client_grace` is cut off by the tunnel session,
+//!   which frees its lease and logs it at once (the abandon hook), without waiting for the
+//!   client to read again;
+//! * the slot is free before the client sees the end of the stream.
 
-use std::time::Duration;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
 
 use axum::body::Body;
 use bytes::Bytes;
-use futures::Stream;
 use gambi_protocol as proto;
+use http_body::Frame;
 use proto::LlmProtocol;
 use proto::event::stage;
 use serde_json::{Value, json};
-use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
-use tracing::Instrument as _;
 
 use super::filter::UsageChunkFilter;
 use super::log::RequestLog;
@@ -61,19 +61,19 @@ impl Conversion {
         }
     }
 
-    fn feed(&mut self, chunk: &[u8]) -> Bytes {
+    fn feed(&mut self, chunk: Bytes) -> Bytes {
         match self {
             Self::Native {
                 scanner, filter, ..
             } => {
-                scanner.feed(chunk);
+                scanner.feed(&chunk);
                 match filter {
-                    Some(filter) => filter.feed(chunk),
-                    None => Bytes::copy_from_slice(chunk),
+                    Some(filter) => filter.feed(&chunk),
+                    None => chunk,
                 }
             }
-            Self::ToResponses(stream) => stream.feed(chunk),
-            Self::ToChat(stream) => stream.feed(chunk),
+            Self::ToResponses(stream) => stream.feed(&chunk),
+            Self::ToChat(stream) => stream.feed(&chunk),
         }
     }
 
@@ -180,117 +180,94 @@ pub(super) enum Remember {
     },
 }
 
-/// Everything a streaming response holds while it runs.
+/// What ends with the request: its slot and its events. Whoever ends the request first
+/// (the body, or the tunnel session giving up on a slow client) takes it.
 #[derive(Debug)]
-pub(super) struct Relay {
-    /// The hub (for the response registry and its clock).
-    pub hub: Hub,
-    /// The started response.
-    pub upstream: Upstream,
-    /// The slot it occupies.
-    pub lease: Lease,
-    /// Its events.
-    pub log: RequestLog,
-    /// How bytes are converted.
-    pub conversion: Conversion,
-    /// What to remember at the end.
-    pub remember: Remember,
+struct Ending {
+    lease: Lease,
+    log: RequestLog,
 }
 
-/// Body chunks buffered between the relay and the client.
-const BODY_BUFFER: usize = 64;
+type SharedEnding = Arc<Mutex<Option<Ending>>>;
+
+fn take(ending: &SharedEnding) -> Option<Ending> {
+    ending.lock().unwrap_or_else(PoisonError::into_inner).take()
+}
+
+/// A streaming response on its way to the client: the HTTP body of the response.
+#[derive(Debug)]
+pub(super) struct Relay {
+    hub: Hub,
+    upstream: Upstream,
+    conversion: Conversion,
+    remember: Remember,
+    ending: SharedEnding,
+    opened: bool,
+    first_content_logged: bool,
+    done: bool,
+}
 
 impl Relay {
-    /// Starts the relay task and returns the body for the client's response.
-    pub(super) fn spawn(self) -> Body {
-        let (sender, receiver) = mpsc::channel::<Bytes>(BODY_BUFFER);
-        let cut_off = CancellationToken::new();
-        let grace = self.hub.config().slow_client_grace;
-        let tracker = self.hub.tracker().clone();
-        let shutdown = self.hub.shutdown_token().clone();
-        tracker.spawn(
-            self.run(sender, cut_off.clone(), grace, shutdown)
-                .in_current_span(),
-        );
-        Body::from_stream(client_body(receiver, cut_off))
+    /// A relay of `upstream`, which holds `lease` and reports to `log`.
+    pub(super) fn new(
+        hub: Hub,
+        upstream: Upstream,
+        lease: Lease,
+        log: RequestLog,
+        conversion: Conversion,
+        remember: Remember,
+    ) -> Self {
+        let ending: SharedEnding = Arc::new(Mutex::new(Some(Ending { lease, log })));
+        let abandoned = ending.clone();
+        upstream.stream().on_abandon(move |failure| {
+            if let Some(mut ending) = take(&abandoned) {
+                ending.log.fail(stage::STREAM, &failure.to_string());
+            }
+        });
+        Self {
+            hub,
+            upstream,
+            conversion,
+            remember,
+            ending,
+            opened: false,
+            first_content_logged: false,
+            done: false,
+        }
     }
 
-    async fn run(
-        mut self,
-        sender: mpsc::Sender<Bytes>,
-        cut_off: CancellationToken,
-        grace: Duration,
-        shutdown: CancellationToken,
-    ) {
-        let opening = self.conversion.start();
-        if !opening.is_empty() && !deliver(&sender, opening, grace, &cut_off).await {
-            return self.client_gone(&cut_off);
-        }
-        loop {
-            let event = tokio::select! {
-                biased;
-                () = sender.closed() => return self.client_gone(&cut_off),
-                () = shutdown.cancelled() => BodyEvent::Failed(Failure::new(
-                    proto::ErrorCode::InternalError,
-                    "Hub shutting down.",
-                )),
-                event = self.upstream.next() => event,
-            };
-            match event {
-                BodyEvent::Chunk(bytes) => {
-                    let out = self.conversion.feed(&bytes);
-                    if self.conversion.first_content() {
-                        self.log.first_content();
-                    }
-                    self.remember();
-                    if !out.is_empty() && !deliver(&sender, out, grace, &cut_off).await {
-                        return self.client_gone(&cut_off);
-                    }
-                }
-                BodyEvent::End => {
-                    let tail = self.conversion.finish();
-                    self.remember();
-                    if !tail.is_empty() && !deliver(&sender, tail, grace, &cut_off).await {
-                        return self.client_gone(&cut_off);
-                    }
-                    self.lease.succeed();
-                    match self.conversion.failure() {
-                        Some(message) => self.log.fail(stage::STREAM, &message),
-                        None => {
-                            let usage = self.conversion.usage();
-                            self.log.complete(self.upstream.status, usage);
-                        }
-                    }
-                    // Free the slot before `sender` goes (parameters drop after the
-                    // body), so a client that has seen the end finds its slot free.
-                    drop(self);
-                    return;
-                }
-                BodyEvent::Failed(failure) => {
-                    let tail = self.conversion.fail(&failure);
-                    self.log.fail(stage::STREAM, &failure.message);
-                    // The upstream is over: free the slot now, not once a slow client has
-                    // taken the error (which may take `grace`).
-                    drop(self);
-                    let _ = deliver(&sender, tail, grace, &cut_off).await;
-                    return;
-                }
+    /// The response body.
+    pub(super) fn into_body(self) -> Body {
+        Body::new(self)
+    }
+
+    fn frame(bytes: Bytes) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+        Poll::Ready(Some(Ok(Frame::data(bytes))))
+    }
+
+    /// The upstream ended: the slot is freed and the request logged before the client
+    /// gets the last bytes.
+    fn end(&mut self) {
+        self.done = true;
+        self.upstream.stream().disarm_abandon();
+        let Some(mut ending) = take(&self.ending) else {
+            return;
+        };
+        ending.lease.succeed();
+        match self.conversion.failure() {
+            Some(message) => ending.log.fail(stage::STREAM, &message),
+            None => {
+                let usage = self.conversion.usage();
+                ending.log.complete(self.upstream.status, usage);
             }
         }
     }
 
-    /// The client left or was cut off: the upstream and the lease are dropped with `self`.
-    fn client_gone(mut self, cut_off: &CancellationToken) {
-        if cut_off.is_cancelled() {
-            self.log.fail(
-                stage::STREAM,
-                "The client stopped reading the response; it was cut off.",
-            );
-        } else {
-            self.log.fail(
-                stage::CANCELLED,
-                "The client disconnected before the response was complete.",
-            );
+    fn fail(&mut self, failure: &Failure) {
+        self.done = true;
+        self.upstream.stream().disarm_abandon();
+        if let Some(mut ending) = take(&self.ending) {
+            ending.log.fail(stage::STREAM, &failure.message);
         }
     }
 
@@ -348,48 +325,80 @@ impl Relay {
     }
 }
 
-/// Sends `bytes` to the client, waiting at most `grace` for room in its buffer. Returns
-/// false when the client is gone or was cut off.
-async fn deliver(
-    sender: &mpsc::Sender<Bytes>,
-    bytes: Bytes,
-    grace: Duration,
-    cut_off: &CancellationToken,
-) -> bool {
-    match sender.try_send(bytes) {
-        Ok(()) => true,
-        Err(mpsc::error::TrySendError::Closed(_)) => false,
-        Err(mpsc::error::TrySendError::Full(bytes)) => {
-            match tokio::time::timeout(grace, sender.send(bytes)).await {
-                Ok(Ok(())) => true,
-                Ok(Err(_)) => false,
-                Err(_) => {
-                    cut_off.cancel();
-                    false
+impl http_body::Body for Relay {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+        let this = self.get_mut();
+        if !this.opened {
+            this.opened = true;
+            let opening = this.conversion.start();
+            if !opening.is_empty() {
+                return Self::frame(opening);
+            }
+        }
+        loop {
+            if this.done {
+                return Poll::Ready(None);
+            }
+            match std::task::ready!(this.upstream.poll_next(cx)) {
+                BodyEvent::Chunk(bytes) => {
+                    let out = this.conversion.feed(bytes);
+                    if !this.first_content_logged && this.conversion.first_content() {
+                        this.first_content_logged = true;
+                        if let Some(ending) = this
+                            .ending
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .as_mut()
+                        {
+                            ending.log.first_content();
+                        }
+                    }
+                    this.remember();
+                    if !out.is_empty() {
+                        return Self::frame(out);
+                    }
+                }
+                BodyEvent::End => {
+                    let tail = this.conversion.finish();
+                    this.remember();
+                    this.end();
+                    if !tail.is_empty() {
+                        return Self::frame(tail);
+                    }
+                }
+                BodyEvent::CutOff => {
+                    this.done = true;
+                    return Poll::Ready(Some(Err(std::io::Error::other(
+                        "response cut off: the client stopped reading",
+                    ))));
+                }
+                BodyEvent::Failed(failure) => {
+                    let tail = this.conversion.fail(&failure);
+                    this.fail(&failure);
+                    return Self::frame(tail);
                 }
             }
         }
     }
+
+    fn is_end_stream(&self) -> bool {
+        self.done
+    }
 }
 
-/// The client's side of the body channel; ends with an error when the relay cuts it off.
-fn client_body(
-    mut receiver: mpsc::Receiver<Bytes>,
-    cut_off: CancellationToken,
-) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
-    async_stream::stream! {
-        loop {
-            tokio::select! {
-                biased;
-                () = cut_off.cancelled() => {
-                    yield Err(std::io::Error::other("response cut off: the client stopped reading"));
-                    break;
-                }
-                chunk = receiver.recv() => match chunk {
-                    Some(chunk) => yield Ok(chunk),
-                    None => break,
-                },
-            }
+impl Drop for Relay {
+    fn drop(&mut self) {
+        if let Some(mut ending) = take(&self.ending) {
+            ending.log.fail(
+                stage::CANCELLED,
+                "The client disconnected before the response was complete.",
+            );
         }
     }
 }

@@ -1,14 +1,16 @@
 //! One request's way to a participant and back: dispatch down the tunnel, wait for the
-//! response head, then read the body with an idle timeout.
+//! response head, then read the body. The tunnel session enforces the timeouts.
 
 use std::collections::BTreeMap;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use gambi_protocol as proto;
-use tokio::time::timeout;
 
-use crate::tunnel::{ResponseStream, TunnelError, TunnelEvent, TunnelFailure, TunnelHandle};
+use crate::tunnel::{
+    ResponseStream, Timeouts, TunnelError, TunnelEvent, TunnelFailure, TunnelHandle,
+};
 
 /// Why a request failed before its response started.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -44,6 +46,8 @@ pub(crate) enum BodyEvent {
     End,
     /// The response failed; nothing follows.
     Failed(Failure),
+    /// The tunnel session cut the reader off: it took nothing for the slow-client grace.
+    CutOff,
 }
 
 /// Why a started response failed.
@@ -68,11 +72,13 @@ impl Failure {
 impl From<TunnelFailure> for Failure {
     fn from(failure: TunnelFailure) -> Self {
         let code = match failure {
-            TunnelFailure::Participant { .. } => proto::ErrorCode::ProviderError,
+            TunnelFailure::Participant { .. }
+            | TunnelFailure::NoStart(_)
+            | TunnelFailure::Idle(_) => proto::ErrorCode::ProviderError,
             TunnelFailure::Disconnected | TunnelFailure::Superseded | TunnelFailure::Removed => {
                 proto::ErrorCode::TunnelDisconnected
             }
-            TunnelFailure::Shutdown | TunnelFailure::Overflow => proto::ErrorCode::InternalError,
+            TunnelFailure::Shutdown | TunnelFailure::SlowClient => proto::ErrorCode::InternalError,
         };
         Self::new(code, failure.to_string())
     }
@@ -88,28 +94,22 @@ pub(crate) struct Upstream {
     stream: ResponseStream,
     pending: Option<Bytes>,
     ended: bool,
-    idle_timeout: Duration,
 }
 
 /// Sends `request` down `tunnel` and waits for the response head.
 pub(crate) async fn dispatch(
     tunnel: &TunnelHandle,
     request: proto::TunnelRequest,
-    buffer: usize,
-    start_timeout: Duration,
-    idle_timeout: Duration,
+    timeouts: Timeouts,
 ) -> Result<Upstream, DispatchError> {
-    let mut stream = tunnel.dispatch(request, buffer).await?;
-    let first = timeout(start_timeout, stream.next())
-        .await
-        .map_err(|_| DispatchError::Timeout(start_timeout))?;
+    let mut stream = tunnel.dispatch(request, timeouts).await?;
+    let first = stream.next().await;
     let mut upstream = Upstream {
         status: 200,
         headers: BTreeMap::new(),
         stream,
         pending: None,
         ended: false,
-        idle_timeout,
     };
     match first {
         Some(TunnelEvent::Start { status, headers }) => {
@@ -119,6 +119,9 @@ pub(crate) async fn dispatch(
         // A participant that skips `start` gets the benefit of the doubt: 200.
         Some(TunnelEvent::Chunk(bytes)) => upstream.pending = Some(bytes),
         Some(TunnelEvent::End) => upstream.ended = true,
+        Some(TunnelEvent::Error(TunnelFailure::NoStart(after))) => {
+            return Err(DispatchError::Timeout(after));
+        }
         Some(TunnelEvent::Error(failure)) => return Err(failure.into()),
         None => return Err(TunnelFailure::Disconnected.into()),
     }
@@ -134,37 +137,42 @@ impl Upstream {
             .map(|(_, value)| value.as_str())
     }
 
-    /// The next piece of the body. Cancel safe.
-    pub(crate) async fn next(&mut self) -> BodyEvent {
+    /// The next piece of the body.
+    pub(crate) fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<BodyEvent> {
         if let Some(bytes) = self.pending.take() {
-            return BodyEvent::Chunk(bytes);
+            return Poll::Ready(BodyEvent::Chunk(bytes));
         }
         if self.ended {
-            return BodyEvent::End;
+            return Poll::Ready(BodyEvent::End);
         }
-        match timeout(self.idle_timeout, self.stream.next()).await {
-            Err(_) => {
-                self.ended = true;
-                BodyEvent::Failed(Failure::new(
-                    proto::ErrorCode::ProviderError,
-                    format!(
-                        "The participant sent nothing for {} s.",
-                        self.idle_timeout.as_secs()
-                    ),
-                ))
-            }
-            Ok(Some(TunnelEvent::Chunk(bytes))) => BodyEvent::Chunk(bytes),
-            Ok(Some(TunnelEvent::End) | None) => {
+        let event = match std::task::ready!(self.stream.poll_next(cx)) {
+            Some(TunnelEvent::Chunk(bytes)) => BodyEvent::Chunk(bytes),
+            Some(TunnelEvent::End) | None => {
                 self.ended = true;
                 BodyEvent::End
             }
             // A second `start` is a participant bug; ignore it.
-            Ok(Some(TunnelEvent::Start { .. })) => BodyEvent::Chunk(Bytes::new()),
-            Ok(Some(TunnelEvent::Error(failure))) => {
+            Some(TunnelEvent::Start { .. }) => BodyEvent::Chunk(Bytes::new()),
+            Some(TunnelEvent::Error(TunnelFailure::SlowClient)) => {
+                self.ended = true;
+                BodyEvent::CutOff
+            }
+            Some(TunnelEvent::Error(failure)) => {
                 self.ended = true;
                 BodyEvent::Failed(failure.into())
             }
-        }
+        };
+        Poll::Ready(event)
+    }
+
+    /// The next piece of the body. Cancel safe.
+    pub(crate) async fn next(&mut self) -> BodyEvent {
+        std::future::poll_fn(|cx| self.poll_next(cx)).await
+    }
+
+    /// The tunnel's response stream, to arrange what happens if its reader is abandoned.
+    pub(crate) fn stream(&self) -> &ResponseStream {
+        &self.stream
     }
 
     /// Reads the whole body, at most `limit` bytes.
@@ -180,6 +188,9 @@ impl Upstream {
                 }
                 BodyEvent::End => return Ok(body.freeze()),
                 BodyEvent::Failed(failure) => return Err(CollectError::Failed(failure)),
+                BodyEvent::CutOff => {
+                    return Err(CollectError::Failed(TunnelFailure::SlowClient.into()));
+                }
             }
         }
     }

@@ -30,6 +30,8 @@ pub(crate) struct Registration {
     pub(crate) capabilities: proto::ParticipantCapabilities,
     /// Slots.
     pub(crate) max_concurrency: u32,
+    /// The tunnel extensions the runtime offers, if it offers any.
+    pub(crate) tunnel_extensions: Option<proto::TunnelExtensions>,
 }
 
 /// The outcome of a registration, as far as the room is concerned.

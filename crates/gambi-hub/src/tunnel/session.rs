@@ -9,94 +9,35 @@
 //! The actor answers `tunnel.ping` with `tunnel.pong`, closes a tunnel silent for
 //! [`proto::PARTICIPANT_TIMEOUT`], ignores (and counts) frames it cannot parse, and when
 //! it ends for any reason fails every request still in flight so no caller waits forever.
-//! Each request has a bounded buffer between the socket and its caller: a caller that
-//! stops reading until the buffer is full is cut off, so one slow client never stalls the
-//! tunnel for the others.
+//!
+//! Each request's events wait for its caller in a buffer bounded in body bytes
+//! ([`Inbound`]). With flow control negotiated, the runtime never sends more than the credit
+//! the caller has granted back by reading, so one slow reader never holds up the others.
+//! With a runtime that cannot be told to pause one request (the original protocol), the
+//! actor stops reading the tunnel while a request's buffer is full: head-of-line blocking
+//! for the other requests on that tunnel, for at most the slow-client grace, is the price
+//! of compatibility. Either way a caller that takes nothing for the grace is cut off, and
+//! requests whose participant does not start, or stops sending, in time are failed: one
+//! timer per session checks them all.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message};
 use bytes::Bytes;
 use futures::{Sink, SinkExt, Stream, StreamExt};
 use gambi_protocol as proto;
 use tokio::sync::mpsc;
-use tokio::time::{Instant, sleep_until};
+use tokio::time::{Instant, MissedTickBehavior, sleep_until};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+use super::event::{Timeouts, TunnelError, TunnelEvent, TunnelFailure};
+use super::inbound::{Inbound, Pushed};
+use super::stream::{Control, ResponseStream};
 use crate::clock::Clock;
-
-/// One event of a response coming back through the tunnel.
-#[derive(Debug, Clone, PartialEq)]
-pub enum TunnelEvent {
-    /// The provider answered with this status and headers.
-    Start {
-        /// HTTP status.
-        status: u16,
-        /// Provider response headers.
-        headers: std::collections::BTreeMap<String, String>,
-    },
-    /// A piece of the body.
-    Chunk(Bytes),
-    /// The body is complete.
-    End,
-    /// The request failed; nothing follows.
-    Error(TunnelFailure),
-}
-
-/// Why a request ended without a complete response.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TunnelFailure {
-    /// The participant reported a failure (`tunnel.response.error`).
-    Participant {
-        /// Where it failed, as the participant says.
-        stage: String,
-        /// What failed.
-        message: String,
-    },
-    /// The tunnel closed.
-    Disconnected,
-    /// A newer tunnel of the same participant replaced this one.
-    Superseded,
-    /// The participant was removed from its room.
-    Removed,
-    /// The hub is shutting down.
-    Shutdown,
-    /// The caller did not read fast enough and its buffer filled up.
-    Overflow,
-}
-
-impl std::fmt::Display for TunnelFailure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Participant { stage, message } => {
-                write!(f, "Participant failed ({stage}): {message}")
-            }
-            Self::Disconnected => f.write_str("Participant tunnel disconnected."),
-            Self::Superseded => f.write_str("Participant tunnel superseded by a newer session."),
-            Self::Removed => f.write_str("Participant was removed from the room."),
-            Self::Shutdown => f.write_str("Hub shutting down."),
-            Self::Overflow => {
-                f.write_str("Response buffer overflowed: the client stopped reading the response.")
-            }
-        }
-    }
-}
-
-impl std::error::Error for TunnelFailure {}
-
-/// Why a request could not be sent down the tunnel.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum TunnelError {
-    /// The tunnel is closed.
-    #[error("Participant tunnel is not connected.")]
-    Closed,
-    /// Too many requests are in flight on this tunnel.
-    #[error("Participant tunnel has too many requests in flight.")]
-    TooManyPending,
-}
 
 /// What the actor needs besides the socket.
 #[derive(Debug, Clone)]
@@ -111,8 +52,12 @@ pub struct SessionContext {
     pub shutdown: CancellationToken,
     /// Most requests in flight on this tunnel.
     pub max_pending: usize,
-    /// Events buffered per request.
-    pub response_buffer: usize,
+    /// Most body bytes held per request for its caller.
+    pub stream_buffer: usize,
+    /// How long a caller may take nothing of what it was sent before it is cut off.
+    pub slow_client_grace: Duration,
+    /// The extensions negotiated for this tunnel.
+    pub extensions: proto::TunnelExtensions,
     /// Hub-wide count of malformed frames, shared by every session.
     pub malformed_frames: Arc<AtomicU64>,
 }
@@ -120,19 +65,10 @@ pub struct SessionContext {
 enum Command {
     Dispatch {
         request: proto::TunnelRequest,
-        slot: PendingSlot,
+        inbound: Arc<Inbound>,
+        timeouts: Timeouts,
         accepted: tokio::sync::oneshot::Sender<Result<(), TunnelError>>,
     },
-}
-
-enum Control {
-    Cancel(String),
-    Close(proto::CloseReason, TunnelFailure),
-}
-
-struct PendingSlot {
-    events: mpsc::Sender<TunnelEvent>,
-    failure: Arc<OnceLock<TunnelFailure>>,
 }
 
 struct Shared {
@@ -142,6 +78,9 @@ struct Shared {
     exit_reason: OnceLock<TunnelFailure>,
     malformed: AtomicU64,
     finished_cleanly: AtomicBool,
+    /// The credit window of this tunnel's requests, when flow control is on.
+    window: Option<u32>,
+    stream_buffer: usize,
 }
 
 /// A cloneable handle to a tunnel session.
@@ -166,10 +105,17 @@ static NEXT_SESSION_ID: AtomicU64 = AtomicU64::new(1);
 /// Longest the actor spends handling one message, which in practice means writing to the
 /// socket: a participant that stops reading would otherwise block the actor in a write
 /// forever, out of reach of the idle timeout, of `close` and of hub shutdown.
-const WRITE_TIMEOUT: std::time::Duration = proto::PARTICIPANT_TIMEOUT;
+const WRITE_TIMEOUT: Duration = proto::PARTICIPANT_TIMEOUT;
 
 /// Longest the actor waits to write its final close frame.
-const CLOSE_WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+const CLOSE_WRITE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How often the actor looks for stalled readers and overdue participants, while it has
+/// requests in flight.
+const CHECK_INTERVAL: Duration = Duration::from_millis(250);
+
+/// Most frames written before one flush.
+const MAX_WRITE_BATCH: usize = 64;
 
 impl TunnelHandle {
     /// Starts the actor for `socket` on `tracker` and returns its handle.
@@ -192,6 +138,8 @@ impl TunnelHandle {
             exit_reason: OnceLock::new(),
             malformed: AtomicU64::new(0),
             finished_cleanly: AtomicBool::new(false),
+            window: context.extensions.window(),
+            stream_buffer: context.stream_buffer,
         });
         let (commands, command_rx) = mpsc::channel(64);
         let (control, control_rx) = mpsc::unbounded_channel();
@@ -201,6 +149,7 @@ impl TunnelHandle {
             context,
             pending: HashMap::new(),
             last_frame: Instant::now(),
+            paused_on: None,
         };
         let span = tracing::info_span!(
             "tunnel",
@@ -249,35 +198,32 @@ impl TunnelHandle {
         self.shared.exit_reason.get().cloned()
     }
 
-    /// Sends `request` down the tunnel and returns the stream of its response events.
+    /// Sends `request` down the tunnel and returns the stream of its response events. The
+    /// request fails with [`TunnelFailure::NoStart`] or [`TunnelFailure::Idle`] when the
+    /// participant is slower than `timeouts` allow.
     pub async fn dispatch(
         &self,
         request: proto::TunnelRequest,
-        buffer: usize,
+        timeouts: Timeouts,
     ) -> Result<ResponseStream, TunnelError> {
-        let (events, events_rx) = mpsc::channel(buffer.max(2));
-        let failure = Arc::new(OnceLock::new());
+        let inbound = Arc::new(Inbound::new(self.shared.stream_buffer, self.shared.window));
         let request_id = request.request_id.clone();
         let (accepted, accepted_rx) = tokio::sync::oneshot::channel();
         self.commands
             .send(Command::Dispatch {
                 request,
-                slot: PendingSlot {
-                    events,
-                    failure: failure.clone(),
-                },
+                inbound: inbound.clone(),
+                timeouts,
                 accepted,
             })
             .await
             .map_err(|_| TunnelError::Closed)?;
         accepted_rx.await.map_err(|_| TunnelError::Closed)??;
-        Ok(ResponseStream {
+        Ok(ResponseStream::new(
             request_id,
-            events: events_rx,
-            failure,
-            handle: self.clone(),
-            finished: false,
-        })
+            inbound,
+            self.control.clone(),
+        ))
     }
 
     /// Asks the participant to abort a request (best effort).
@@ -291,68 +237,30 @@ impl TunnelHandle {
     }
 }
 
-/// The response events of one request. Dropping it before the end cancels the request.
-#[derive(Debug)]
-pub struct ResponseStream {
-    request_id: String,
-    events: mpsc::Receiver<TunnelEvent>,
-    failure: Arc<OnceLock<TunnelFailure>>,
-    handle: TunnelHandle,
-    finished: bool,
-}
-
-impl ResponseStream {
-    /// The tunnel request id.
-    pub fn request_id(&self) -> &str {
-        &self.request_id
-    }
-
-    /// The next event; `None` after `End` or `Error`. Cancel safe.
-    pub async fn next(&mut self) -> Option<TunnelEvent> {
-        if self.finished {
-            return None;
-        }
-        let event = match self.events.recv().await {
-            Some(event) => event,
-            None => TunnelEvent::Error(
-                self.failure
-                    .get()
-                    .cloned()
-                    .unwrap_or(TunnelFailure::Disconnected),
-            ),
-        };
-        if matches!(event, TunnelEvent::End | TunnelEvent::Error(_)) {
-            self.finished = true;
-        }
-        Some(event)
-    }
-
-    /// Marks the stream as finished so dropping it sends no cancel.
-    pub fn mark_finished(&mut self) {
-        self.finished = true;
-    }
-}
-
-impl Drop for ResponseStream {
-    fn drop(&mut self) {
-        if !self.finished {
-            self.handle.cancel(&self.request_id);
-        }
-    }
-}
-
 impl std::fmt::Debug for Shared {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Shared").field("id", &self.id).finish()
     }
 }
 
+/// A request in flight, as the actor tracks it.
+struct Pending {
+    inbound: Arc<Inbound>,
+    timeouts: Timeouts,
+    /// When the response started, if it has.
+    started: bool,
+    /// When the request went out, or its last event came in.
+    last_event: Instant,
+}
+
 struct Actor<S> {
     socket: S,
     shared: Arc<Shared>,
     context: SessionContext,
-    pending: HashMap<String, PendingSlot>,
+    pending: HashMap<String, Pending>,
     last_frame: Instant,
+    /// The request whose full buffer keeps the actor from reading the tunnel.
+    paused_on: Option<String>,
 }
 
 enum Flow {
@@ -373,23 +281,38 @@ where
         mut commands: mpsc::Receiver<Command>,
         mut control: mpsc::UnboundedReceiver<Control>,
     ) {
-        info!("tunnel connected");
+        info!(
+            binary_chunks = self.context.extensions.binary_chunks,
+            credit_window = self.shared.window,
+            "tunnel connected"
+        );
         let shutdown = self.context.shutdown.clone();
+        let mut checks = tokio::time::interval(CHECK_INTERVAL);
+        checks.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let (failure, close) = loop {
             let idle_deadline = self.last_frame + proto::PARTICIPANT_TIMEOUT;
+            let paused = self.paused_inbound();
             let flow = tokio::select! {
                 biased;
                 () = shutdown.cancelled() => {
                     Flow::Stop(TunnelFailure::Shutdown, Some(proto::CLOSE_SHUTDOWN))
                 }
-                Some(control) = control.recv() => {
-                    bounded(&shutdown, self.on_control(control)).await
+                Some(message) = control.recv() => {
+                    let mut batch = control_batch(&mut control);
+                    bounded(&shutdown, self.on_control(message, &mut batch)).await
                 }
                 Some(command) = commands.recv() => {
                     bounded(&shutdown, self.on_command(command, &mut commands, &control)).await
                 }
-                message = self.socket.next() => bounded(&shutdown, self.on_message(message)).await,
-                () = sleep_until(idle_deadline) => {
+                () = room(paused.as_deref()), if paused.is_some() => {
+                    self.paused_on = None;
+                    Flow::Continue
+                }
+                message = self.socket.next(), if paused.is_none() => {
+                    bounded(&shutdown, self.on_message(message)).await
+                }
+                _ = checks.tick(), if !self.pending.is_empty() => self.check_pending().await,
+                () = sleep_until(idle_deadline), if paused.is_none() => {
                     warn!("tunnel silent for too long; closing it");
                     Flow::Stop(TunnelFailure::Disconnected, Some(proto::CLOSE_TIMEOUT))
                 }
@@ -406,8 +329,13 @@ where
             let _ = tokio::time::timeout(CLOSE_WRITE_TIMEOUT, self.socket.send(frame)).await;
         }
         let _ = self.shared.exit_reason.set(failure.clone());
-        for (_, slot) in self.pending.drain() {
-            fail(&slot, failure.clone());
+        for (_, pending) in self.pending.drain() {
+            // A reader that has not caught up would learn of the end only when it reads
+            // again: let whoever holds its resources free them now.
+            if !pending.inbound.is_drained() {
+                pending.inbound.abandon(&failure);
+            }
+            pending.inbound.fail(failure.clone(), false);
         }
         commands.close();
         while let Ok(Command::Dispatch { accepted, .. }) = commands.try_recv() {
@@ -418,20 +346,49 @@ where
         info!(reason = %failure, "tunnel closed");
     }
 
-    async fn on_control(&mut self, control: Control) -> Flow {
-        match control {
-            Control::Cancel(request_id) => {
-                if self.pending.remove(&request_id).is_some() {
-                    debug!(request = %request_id, "cancelling request");
-                    let frame = proto::HubToParticipant::Cancel { request_id };
-                    if self.send(frame.to_json()).await.is_err() {
-                        return Flow::Stop(TunnelFailure::Disconnected, None);
+    fn paused_inbound(&self) -> Option<Arc<Inbound>> {
+        let id = self.paused_on.as_ref()?;
+        self.pending.get(id).map(|pending| pending.inbound.clone())
+    }
+
+    /// Handles `first` and the control messages already waiting behind it (credits come in
+    /// bursts when a reader catches up), then flushes once.
+    async fn on_control(&mut self, first: Control, more: &mut Vec<Control>) -> Flow {
+        let mut written = false;
+        for control in std::iter::once(first).chain(more.drain(..)) {
+            let frame = match control {
+                Control::Close(reason, failure) => return Flow::Stop(failure, Some(reason)),
+                Control::Cancel(request_id) => {
+                    if self.pending.remove(&request_id).is_none() {
+                        continue;
                     }
+                    if self.paused_on.as_deref() == Some(request_id.as_str()) {
+                        self.paused_on = None;
+                    }
+                    debug!(request = %request_id, "cancelling request");
+                    proto::HubToParticipant::Cancel { request_id }
                 }
-                Flow::Continue
+                Control::Credit(request_id, bytes) => {
+                    if !self.pending.contains_key(&request_id) {
+                        continue;
+                    }
+                    proto::HubToParticipant::Credit { request_id, bytes }
+                }
+            };
+            if self
+                .socket
+                .feed(Message::Text(frame.to_json().into()))
+                .await
+                .is_err()
+            {
+                return Flow::Stop(TunnelFailure::Disconnected, None);
             }
-            Control::Close(reason, failure) => Flow::Stop(failure, Some(reason)),
+            written = true;
         }
+        if written && self.socket.flush().await.is_err() {
+            return Flow::Stop(TunnelFailure::Disconnected, None);
+        }
+        Flow::Continue
     }
 
     /// Sends a batch of requests, flushing once. The batch stops early when a cancel or a
@@ -446,7 +403,8 @@ where
         let mut next = Some(command);
         while let Some(Command::Dispatch {
             request,
-            slot,
+            inbound,
+            timeouts,
             accepted,
         }) = next.take()
         {
@@ -457,7 +415,15 @@ where
                 let proto::HubToParticipant::Request(request) = &frame else {
                     unreachable!("built as a request above");
                 };
-                self.pending.insert(request.request_id.clone(), slot);
+                self.pending.insert(
+                    request.request_id.clone(),
+                    Pending {
+                        inbound,
+                        timeouts,
+                        started: false,
+                        last_event: Instant::now(),
+                    },
+                );
                 if self
                     .socket
                     .feed(Message::Text(frame.to_json().into()))
@@ -483,13 +449,20 @@ where
     async fn on_message(&mut self, message: Option<Result<Message, axum::Error>>) -> Flow {
         let text = match message {
             Some(Ok(Message::Text(text))) => text,
-            Some(Ok(Message::Binary(bytes))) => match std::str::from_utf8(&bytes) {
-                Ok(text) => text.into(),
-                Err(_) => {
-                    self.count_malformed("binary frame is not UTF-8");
+            Some(Ok(Message::Binary(bytes))) => {
+                if bytes.first() == Some(&proto::BinaryChunk::KIND) {
+                    self.on_binary_chunk(bytes);
                     return Flow::Continue;
                 }
-            },
+                // The original hub accepts JSON frames sent as binary messages.
+                match std::str::from_utf8(&bytes) {
+                    Ok(text) => text.into(),
+                    Err(_) => {
+                        self.count_malformed("binary frame is neither a chunk nor UTF-8");
+                        return Flow::Continue;
+                    }
+                }
+            }
             Some(Ok(Message::Ping(_) | Message::Pong(_))) => {
                 self.seen();
                 return Flow::Continue;
@@ -523,7 +496,12 @@ where
                 let pong = proto::HubToParticipant::Pong {
                     timestamp: self.context.clock.now_ms(),
                 };
-                if self.send(pong.to_json()).await.is_err() {
+                if self
+                    .socket
+                    .send(Message::Text(pong.to_json().into()))
+                    .await
+                    .is_err()
+                {
                     return Flow::Stop(TunnelFailure::Disconnected, None);
                 }
             }
@@ -531,21 +509,15 @@ where
                 request_id,
                 status,
                 headers,
-            } => {
-                self.deliver(&request_id, TunnelEvent::Start { status, headers })
-                    .await
-            }
+            } => self.deliver(&request_id, TunnelEvent::Start { status, headers }),
             proto::tunnel::ParticipantFrame::ResponseChunk { request_id, chunk } => {
                 match proto::tunnel::decode_chunk(&chunk) {
-                    Ok(bytes) => {
-                        self.deliver(&request_id, TunnelEvent::Chunk(Bytes::from(bytes)))
-                            .await;
-                    }
+                    Ok(bytes) => self.deliver(&request_id, TunnelEvent::Chunk(Bytes::from(bytes))),
                     Err(error) => self.count_malformed(&error.to_string()),
                 }
             }
             proto::tunnel::ParticipantFrame::ResponseEnd { request_id } => {
-                self.deliver(&request_id, TunnelEvent::End).await;
+                self.deliver(&request_id, TunnelEvent::End);
             }
             proto::tunnel::ParticipantFrame::ResponseError {
                 request_id,
@@ -556,47 +528,107 @@ where
                     stage: stage.into_owned(),
                     message: message.into_owned(),
                 };
-                self.deliver(&request_id, TunnelEvent::Error(failure)).await;
+                self.deliver(&request_id, TunnelEvent::Error(failure));
             }
         }
         Flow::Continue
     }
 
-    /// Hands an event to the request's caller without ever waiting for it.
-    async fn deliver(&mut self, request_id: &str, event: TunnelEvent) {
+    /// A body chunk as a binary message: its bytes go to the caller without a copy.
+    fn on_binary_chunk(&mut self, message: Bytes) {
+        let request_id = match proto::BinaryChunk::decode(&message) {
+            Ok(chunk) => chunk,
+            Err(error) => return self.count_malformed(&error.to_string()),
+        };
+        self.seen();
+        let body = message.slice(request_id.body_offset..);
+        let request_id = request_id.request_id.to_owned();
+        self.deliver(&request_id, TunnelEvent::Chunk(body));
+    }
+
+    /// Hands an event to the request's caller without ever waiting for it; a full buffer
+    /// makes the actor stop reading the tunnel until the caller takes from it.
+    fn deliver(&mut self, request_id: &str, event: TunnelEvent) {
         let terminal = matches!(event, TunnelEvent::End | TunnelEvent::Error(_));
-        let Some(slot) = self.pending.get(request_id) else {
+        let started = matches!(event, TunnelEvent::Start { .. });
+        let Some(pending) = self.pending.get_mut(request_id) else {
             return;
         };
-        match slot.events.try_send(event) {
-            Ok(()) => {
-                if terminal {
-                    self.pending.remove(request_id);
-                }
+        pending.last_event = self.last_frame;
+        pending.started |= started;
+        match pending.inbound.push(event, self.last_frame) {
+            Pushed::Room => {}
+            Pushed::Full if terminal => {}
+            Pushed::Full => {
+                debug!(request = %request_id, "reader's buffer is full; pausing the tunnel");
+                self.paused_on = Some(request_id.to_owned());
             }
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                warn!(request = %request_id, "client too slow; cutting the response off");
-                if let Some(slot) = self.pending.remove(request_id) {
-                    let _ = slot.failure.set(TunnelFailure::Overflow);
-                }
-                self.send_cancel(request_id).await;
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => {
+            Pushed::CallerGone => {
+                // Its stream's drop sends the cancel.
                 self.pending.remove(request_id);
-                self.send_cancel(request_id).await;
+                return;
             }
+        }
+        if terminal {
+            self.pending.remove(request_id);
         }
     }
 
-    async fn send_cancel(&mut self, request_id: &str) {
-        let frame = proto::HubToParticipant::Cancel {
-            request_id: request_id.to_owned(),
-        };
-        let _ = self.send(frame.to_json()).await;
-    }
-
-    async fn send(&mut self, text: String) -> Result<(), axum::Error> {
-        self.socket.send(Message::Text(text.into())).await
+    /// Cuts off readers that took nothing for the grace, and fails requests whose
+    /// participant is overdue.
+    async fn check_pending(&mut self) -> Flow {
+        let now = Instant::now();
+        let grace = self.context.slow_client_grace;
+        let mut expired = Vec::new();
+        for (request_id, pending) in &self.pending {
+            let failure = if pending.inbound.is_caller_gone() {
+                None
+            } else if pending.inbound.stalled_for(now) >= grace {
+                Some((TunnelFailure::SlowClient, true))
+            } else if !pending.started
+                && now.saturating_duration_since(pending.last_event) >= pending.timeouts.start
+            {
+                Some((TunnelFailure::NoStart(pending.timeouts.start), false))
+            } else if pending.started
+                && pending.inbound.is_drained()
+                && now.saturating_duration_since(pending.last_event) >= pending.timeouts.idle
+            {
+                Some((TunnelFailure::Idle(pending.timeouts.idle), false))
+            } else {
+                continue;
+            };
+            expired.push((request_id.clone(), failure));
+        }
+        let mut written = false;
+        for (request_id, failure) in expired {
+            let Some(pending) = self.pending.remove(&request_id) else {
+                continue;
+            };
+            if self.paused_on.as_deref() == Some(request_id.as_str()) {
+                self.paused_on = None;
+            }
+            if let Some((failure, discard)) = failure {
+                warn!(request = %request_id, reason = %failure, "giving up on a request");
+                if discard {
+                    pending.inbound.abandon(&failure);
+                }
+                pending.inbound.fail(failure, discard);
+            }
+            let frame = proto::HubToParticipant::Cancel { request_id };
+            if self
+                .socket
+                .feed(Message::Text(frame.to_json().into()))
+                .await
+                .is_err()
+            {
+                return Flow::Stop(TunnelFailure::Disconnected, None);
+            }
+            written = true;
+        }
+        if written && self.socket.flush().await.is_err() {
+            return Flow::Stop(TunnelFailure::Disconnected, None);
+        }
+        Flow::Continue
     }
 
     fn seen(&mut self) {
@@ -615,6 +647,26 @@ where
     }
 }
 
+/// The control messages already waiting, at most a write batch of them.
+fn control_batch(control: &mut mpsc::UnboundedReceiver<Control>) -> Vec<Control> {
+    let mut batch = Vec::new();
+    while batch.len() < MAX_WRITE_BATCH {
+        match control.try_recv() {
+            Ok(next) => batch.push(next),
+            Err(_) => break,
+        }
+    }
+    batch
+}
+
+/// Resolves when the buffer the actor waits on has room again.
+async fn room(inbound: Option<&Inbound>) {
+    match inbound {
+        Some(inbound) => inbound.room().await,
+        None => std::future::pending().await,
+    }
+}
+
 /// Runs one handler of the actor, giving up after [`WRITE_TIMEOUT`] or at shutdown.
 async fn bounded(shutdown: &CancellationToken, handler: impl Future<Output = Flow>) -> Flow {
     tokio::select! {
@@ -627,9 +679,4 @@ async fn bounded(shutdown: &CancellationToken, handler: impl Future<Output = Flo
             Flow::Stop(TunnelFailure::Disconnected, None)
         }),
     }
-}
-
-fn fail(slot: &PendingSlot, failure: TunnelFailure) {
-    let _ = slot.failure.set(failure.clone());
-    let _ = slot.events.try_send(TunnelEvent::Error(failure));
 }

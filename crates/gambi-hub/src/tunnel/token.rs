@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use gambi_protocol as proto;
 use tokio::time::Instant;
 
 /// Why a token was refused.
@@ -17,6 +18,7 @@ pub enum TokenError {
 struct Grant {
     room_id: String,
     participant_id: String,
+    extensions: proto::TunnelExtensions,
     expires_at: Instant,
 }
 
@@ -36,8 +38,14 @@ impl TokenStore {
         }
     }
 
-    /// Mints a token for `participant_id` in room `room_id`.
-    pub fn mint(&mut self, room_id: &str, participant_id: &str) -> String {
+    /// Mints a token for `participant_id` in room `room_id`, for a tunnel that speaks
+    /// `extensions`.
+    pub(crate) fn mint(
+        &mut self,
+        room_id: &str,
+        participant_id: &str,
+        extensions: proto::TunnelExtensions,
+    ) -> String {
         self.purge_expired();
         let token = uuid::Uuid::new_v4().to_string();
         self.grants.insert(
@@ -45,6 +53,7 @@ impl TokenStore {
             Grant {
                 room_id: room_id.to_owned(),
                 participant_id: participant_id.to_owned(),
+                extensions,
                 expires_at: Instant::now() + self.ttl,
             },
         );
@@ -70,16 +79,16 @@ impl TokenStore {
         }
     }
 
-    /// Checks a token and uses it up.
-    pub fn consume(
+    /// Checks a token and uses it up; returns the extensions it was minted for.
+    pub(crate) fn consume(
         &mut self,
         token: &str,
         room_id: &str,
         participant_id: &str,
-    ) -> Result<(), TokenError> {
+    ) -> Result<proto::TunnelExtensions, TokenError> {
         self.check(token, room_id, participant_id)?;
-        self.grants.remove(token);
-        Ok(())
+        let grant = self.grants.remove(token).ok_or(TokenError::Invalid)?;
+        Ok(grant.extensions)
     }
 
     /// Drops tokens of a participant that left.
@@ -113,19 +122,22 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn tokens_are_single_use_bound_and_expire() {
         let mut store = TokenStore::new(Duration::from_secs(60));
-        let token = store.mint("room", "alice");
+        let token = store.mint("room", "alice", proto::TunnelExtensions::default());
         assert_eq!(store.check(&token, "room", "bob"), Err(TokenError::Invalid));
         assert_eq!(
             store.check(&token, "other", "alice"),
             Err(TokenError::Invalid)
         );
-        assert_eq!(store.consume(&token, "room", "alice"), Ok(()));
+        assert_eq!(
+            store.consume(&token, "room", "alice"),
+            Ok(proto::TunnelExtensions::default())
+        );
         assert_eq!(
             store.consume(&token, "room", "alice"),
             Err(TokenError::Invalid)
         );
 
-        let token = store.mint("room", "alice");
+        let token = store.mint("room", "alice", proto::TunnelExtensions::default());
         tokio::time::advance(Duration::from_secs(59)).await;
         assert_eq!(store.check(&token, "room", "alice"), Ok(()));
         tokio::time::advance(Duration::from_secs(1)).await;
@@ -137,11 +149,23 @@ mod tests {
         assert!(store.is_empty());
     }
 
+    #[test]
+    fn a_token_carries_the_extensions_granted_with_it() {
+        let mut store = TokenStore::new(Duration::from_secs(60));
+        let granted = proto::TunnelExtensions {
+            binary_chunks: true,
+            flow_control: true,
+            credit_window: Some(4096),
+        };
+        let token = store.mint("room", "alice", granted);
+        assert_eq!(store.consume(&token, "room", "alice"), Ok(granted));
+    }
+
     #[tokio::test(start_paused = true)]
     async fn revoking_a_participant_drops_its_tokens_only() {
         let mut store = TokenStore::new(Duration::from_secs(60));
-        let alice = store.mint("room", "alice");
-        let bob = store.mint("room", "bob");
+        let alice = store.mint("room", "alice", proto::TunnelExtensions::default());
+        let bob = store.mint("room", "bob", proto::TunnelExtensions::default());
         store.revoke_participant("room", "alice");
         assert_eq!(
             store.check(&alice, "room", "alice"),

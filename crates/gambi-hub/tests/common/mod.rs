@@ -437,6 +437,12 @@ pub(crate) fn tunnel_handle(
         .expect("the participant has a tunnel")
 }
 
+/// The hub's default timeouts for a request sent down a tunnel.
+pub(crate) const TIMEOUTS: gambi_hub::tunnel::Timeouts = gambi_hub::tunnel::Timeouts {
+    start: Duration::from_secs(600),
+    idle: Duration::from_secs(300),
+};
+
 /// A `tunnel.request` as the inference plane builds one.
 pub(crate) fn tunnel_request(
     request_id: &str,

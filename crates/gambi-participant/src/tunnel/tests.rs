@@ -59,6 +59,19 @@ fn frame(written: &proto::ParticipantToHub) -> Written {
     Written::Frame(written.to_json())
 }
 
+/// A frame as a forward task queues it.
+fn outgoing(frame: &proto::ParticipantToHub) -> Outgoing {
+    Outgoing {
+        request_id: Arc::from(frame.request_id().expect("a request's frame")),
+        last: matches!(
+            frame,
+            proto::ParticipantToHub::ResponseEnd { .. }
+                | proto::ParticipantToHub::ResponseError { .. }
+        ),
+        message: Message::text(frame.to_json()),
+    }
+}
+
 #[tokio::test]
 async fn queued_frames_go_out_in_one_flush_and_cancelled_ones_never() {
     let url = Url::parse("http://127.0.0.1:9").expect("url");
@@ -74,6 +87,7 @@ async fn queued_frames_go_out_in_one_flush_and_cancelled_ones_never() {
         session_token: None,
         max_concurrency: 4,
         timing: Timing::default(),
+        extensions: proto::TunnelExtensions::default(),
         events: &events,
         shutdown: &shutdown,
     };
@@ -96,17 +110,22 @@ async fn queued_frames_go_out_in_one_flush_and_cancelled_ones_never() {
     };
     for id in ["a", "b"] {
         let task = tunnel.tasks.spawn(std::future::pending());
-        tunnel.in_flight.insert(id.to_owned(), task);
+        tunnel
+            .in_flight
+            .insert(id.to_owned(), InFlight { task, credit: None });
     }
 
     let chunk_a = proto::ParticipantToHub::chunk("a", b"1");
     let chunk_b = proto::ParticipantToHub::chunk("b", b"2");
     let stray = proto::ParticipantToHub::chunk("cancelled", b"3");
     for queued in [stray.clone(), chunk_b.clone(), end("a")] {
-        frames_tx.send(queued).await.expect("room in the channel");
+        frames_tx
+            .send(outgoing(&queued))
+            .await
+            .expect("room in the channel");
     }
     tunnel
-        .write_queued(chunk_a.clone(), &mut frames_rx)
+        .write_queued(outgoing(&chunk_a), &mut frames_rx)
         .await
         .expect("written");
     assert_eq!(
@@ -122,7 +141,10 @@ async fn queued_frames_go_out_in_one_flush_and_cancelled_ones_never() {
 
     // Frames of a request that already ended are dropped too.
     tunnel
-        .write_queued(proto::ParticipantToHub::chunk("a", b"late"), &mut frames_rx)
+        .write_queued(
+            outgoing(&proto::ParticipantToHub::chunk("a", b"late")),
+            &mut frames_rx,
+        )
         .await
         .expect("written");
     assert_eq!(recorder.take(), [Written::Flush]);

@@ -115,6 +115,7 @@ async fn run(
         max_concurrency: plan.max_concurrency,
         reconnect: plan.reconnect.then(BackoffPolicy::default),
         timing: gambi_participant::Timing::default(),
+        tunnel_extensions: proto::TunnelExtensions::offer(),
         shutdown: shutdown.clone(),
     };
     let mut printer = Printer::new(out, &plan);
