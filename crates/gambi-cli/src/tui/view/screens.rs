@@ -157,8 +157,8 @@ pub(super) fn create(frame: &mut Frame<'_>, area: Rect, app: &App) {
         )),
         Line::from(format!("Apps      {}/rooms/{}/v1", app.hub_url, room.code)),
         Line::from(format!(
-            "Providers gambi participant join --room {} --model <MODEL>",
-            room.code
+            "Providers gambi participant join --hub {} --room {} --model <MODEL>",
+            app.hub_url, room.code
         )),
     ];
     frame.render_widget(
