@@ -618,7 +618,11 @@ pub(crate) mod tests {
             client_protocol: None,
             adapted: false,
             stage: stage.into(),
-            error: "provider answered 500".into(),
+            error: if stage == stage::CANCELLED {
+                "The client disconnected.".into()
+            } else {
+                "provider answered 500".into()
+            },
             metrics: None,
             attempt: None,
         })

@@ -272,7 +272,7 @@ fn monitor_wide() {
 
 #[test]
 fn monitor_narrow() {
-    insta::assert_snapshot!(screen(&monitored(), 80, 24));
+    insta::assert_snapshot!(screen(&monitored(), 80, 30));
 }
 
 #[test]
@@ -324,7 +324,7 @@ fn failures_are_red_and_busy_cards_yellow() {
     };
     let (x, y) = find("stream: provider answered 500");
     assert_eq!(buffer[(x, y)].fg, Color::Red, "a failed request");
-    let (x, y) = find("cancelled: provider");
+    let (x, y) = find("cancelled: The client");
     assert_eq!(buffer[(x, y)].fg, Color::Red, "a cancelled request");
     let (x, y) = find("r-0004");
     assert_eq!(buffer[(x, y)].fg, Color::Reset, "a completed request");
