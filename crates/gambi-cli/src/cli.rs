@@ -74,6 +74,8 @@ pub(crate) enum Command {
     /// Watch what happens in a room.
     #[command(subcommand)]
     Events(EventsCommand),
+    /// Watch rooms live, run a hub, create and join rooms, in a terminal interface.
+    Tui(TuiArgs),
 }
 
 impl Command {
@@ -351,6 +353,33 @@ pub(crate) struct WatchArgs {
     /// Room password, when the room has one
     #[arg(short, long, value_name = "PASSWORD")]
     pub(crate) password: Option<String>,
+}
+
+/// `gambi tui`
+#[derive(Debug, Args)]
+#[command(after_help = "Keys are shown at the bottom of every screen; Ctrl+C quits from anywhere.")]
+pub(crate) struct TuiArgs {
+    /// Open the monitor of this room at once
+    #[arg(short, long, value_name = "CODE", allow_hyphen_values = true)]
+    pub(crate) room: Option<String>,
+
+    /// Password of --room, when it has one (other protected rooms ask for theirs)
+    #[arg(short, long, value_name = "PASSWORD")]
+    pub(crate) password: Option<String>,
+
+    /// The hub's admin token, to list and create rooms on a hub that requires it
+    #[arg(
+        long,
+        env = "GAMBI_ADMIN_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub(crate) admin_token: Option<String>,
+
+    /// Write logs to this file (the terminal belongs to the interface, so logs are
+    /// dropped otherwise)
+    #[arg(long, value_name = "PATH")]
+    pub(crate) log_file: Option<PathBuf>,
 }
 
 /// Parses `--port`.

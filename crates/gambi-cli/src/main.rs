@@ -22,8 +22,10 @@ mod config;
 mod error;
 mod output;
 mod signal;
+mod tui;
 
 use std::io::IsTerminal as _;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser as _;
@@ -47,7 +49,13 @@ fn main() -> ExitCode {
             };
         }
     };
-    init_logging(cli.global.verbose);
+    let log_file = match &cli.command {
+        Command::Tui(args) => Some(args.log_file.clone()),
+        _ => None,
+    };
+    if let Err(error) = init_logging(cli.global.verbose, log_file) {
+        return report(&error);
+    }
 
     let format = Format::resolve(
         cli.global.format,
@@ -110,6 +118,7 @@ async fn run(command: Command, ctx: &Context) -> anyhow::Result<()> {
             commands::participant::heartbeat(args, ctx).await
         }
         Command::Events(EventsCommand::Watch(args)) => commands::events::watch(args, ctx).await,
+        Command::Tui(args) => tui::run(args, ctx).await,
     }
 }
 
@@ -120,16 +129,37 @@ fn report(error: &CliError) -> ExitCode {
 }
 
 /// Logs go to stderr: warnings by default, debug details with `--verbose`, or whatever
-/// `RUST_LOG` asks for.
-fn init_logging(verbose: bool) {
+/// `RUST_LOG` asks for. `gambi tui` owns the terminal, so it logs only to its
+/// `--log-file` (`log_file` is `Some` for it, holding that flag).
+fn init_logging(verbose: bool, log_file: Option<Option<PathBuf>>) -> Result<(), CliError> {
     let filter = match std::env::var("RUST_LOG") {
         Ok(directives) if !directives.trim().is_empty() => EnvFilter::new(directives),
         _ if verbose => EnvFilter::new("debug,hyper=info,hyper_util=info,h2=info,rustls=info"),
         _ => EnvFilter::new("warn"),
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match log_file {
+        None => builder
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::stderr().is_terminal())
+            .init(),
+        Some(None) => {}
+        Some(Some(path)) => {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .map_err(|error| {
+                    CliError::usage(
+                        format!("Cannot open the log file {}: {error}", path.display()),
+                        "Pass --log-file a writable path.",
+                    )
+                })?;
+            builder
+                .with_writer(std::sync::Mutex::new(file))
+                .with_ansi(false)
+                .init();
+        }
+    }
+    Ok(())
 }

@@ -86,7 +86,7 @@ struct PlanSummary {
 }
 
 /// An IPv6 literal in brackets, anything else as is.
-fn url_host(host: &str) -> String {
+pub(crate) fn url_host(host: &str) -> String {
     if host.contains(':') && !host.starts_with('[') {
         format!("[{host}]")
     } else {
@@ -95,7 +95,7 @@ fn url_host(host: &str) -> String {
 }
 
 /// `$XDG_DATA_HOME/gambi/hub.db` (else `~/.local/share/gambi/hub.db`).
-fn default_db_path() -> Result<PathBuf, CliError> {
+pub(crate) fn default_db_path() -> Result<PathBuf, CliError> {
     etcetera::choose_base_strategy()
         .map(|strategy| strategy.data_dir().join("gambi").join("hub.db"))
         .map_err(|error| {
@@ -226,7 +226,7 @@ fn announce_started(ctx: &Context, plan: &Plan, bound: SocketAddr) -> std::io::R
 }
 
 /// Creates the database's directory.
-fn create_parent(path: &Path) -> Result<(), CliError> {
+pub(crate) fn create_parent(path: &Path) -> Result<(), CliError> {
     let Some(parent) = path
         .parent()
         .filter(|parent| !parent.as_os_str().is_empty())

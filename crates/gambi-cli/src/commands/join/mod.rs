@@ -33,7 +33,7 @@
 
 mod dry_run;
 mod failure;
-mod plan;
+pub(crate) mod plan;
 mod printer;
 
 use anyhow::Context as _;

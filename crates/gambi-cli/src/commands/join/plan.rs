@@ -123,7 +123,7 @@ fn required(value: Option<String>) -> Option<String> {
 }
 
 /// `<model>@<first 6 characters of the id>`, the original's default nickname.
-fn default_nickname(model: &str, participant_id: &str) -> String {
+pub(crate) fn default_nickname(model: &str, participant_id: &str) -> String {
     let short: String = participant_id.chars().take(6).collect();
     format!("{model}@{short}")
 }
@@ -131,7 +131,7 @@ fn default_nickname(model: &str, participant_id: &str) -> String {
 /// The provider headers: the config file's, then each `--header`, then each
 /// `--header-env` (a later header replaces an earlier one of the same name). Messages
 /// name headers and variables, never a value.
-fn resolve_auth_headers(
+pub(crate) fn resolve_auth_headers(
     from_config: &ProviderHeaders,
     assignments: &[String],
     env_assignments: &[String],
@@ -204,7 +204,7 @@ fn insert_header(headers: &mut AuthHeaders, name: &str, value: &str) -> Result<(
 
 /// The provider endpoint: an absolute http(s) URL without credentials or a query (both
 /// would be shown to the room, and a query would be dropped).
-fn parse_endpoint(text: &str) -> Result<Url, CliError> {
+pub(crate) fn parse_endpoint(text: &str) -> Result<Url, CliError> {
     let hint = "Pass --endpoint the provider's base URL without /v1, e.g. http://localhost:11434.";
     let url = Url::parse(text.trim())
         .ok()

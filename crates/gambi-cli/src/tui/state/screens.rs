@@ -1,0 +1,643 @@
+//! The state of the screens with forms (*Serve hub*, *Create room*, *Join room*) and of
+//! the room list.
+
+use std::collections::VecDeque;
+use std::num::NonZeroU32;
+
+use gambi_participant::{ProbeResult, SessionEvent};
+use gambi_protocol as proto;
+use proto::Millis;
+use serde_json::{Map, Value};
+
+use super::{Defaults, Effect, Field, Form, JoinRequest, JoinUpdate, Level, Secret, push_bounded};
+use crate::commands::join::plan::{default_nickname, parse_endpoint};
+
+/// How long the endpoint must stay unchanged before it is probed.
+const PROBE_DEBOUNCE_MS: Millis = 600;
+
+/// Lines kept in the participant's lifecycle log.
+const JOIN_LOG_CAPACITY: usize = 100;
+
+/// The in-process hub.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum HubRun {
+    /// Not running.
+    Stopped,
+    /// Binding and opening its database.
+    Starting,
+    /// Serving.
+    Running {
+        /// A URL for clients on this machine.
+        url: String,
+        /// Its database file (`None`: in memory).
+        db: Option<String>,
+    },
+    /// Closing its tunnels and streams.
+    Stopping,
+    /// It could not start, or stopped by itself.
+    Failed(String),
+}
+
+/// *Serve hub*.
+#[derive(Debug, Clone)]
+pub(crate) struct ServeState {
+    /// Host, port, storage.
+    pub(crate) form: Form,
+    /// The hub.
+    pub(crate) run: HubRun,
+}
+
+impl ServeState {
+    /// Field: address to bind.
+    pub(crate) const HOST: usize = 0;
+    /// Field: port.
+    pub(crate) const PORT: usize = 1;
+    /// Field: keep rooms on disk.
+    pub(crate) const ON_DISK: usize = 2;
+
+    pub(crate) fn new(defaults: &Defaults) -> Self {
+        Self {
+            form: Form::new(vec![
+                Field::text("Host", "Address to bind; 0.0.0.0 serves the whole network")
+                    .with(defaults.serve_host.clone()),
+                Field::number("Port", "1-65535; 0 picks a free port")
+                    .with(defaults.serve_port.to_string()),
+                Field::toggle(
+                    "Keep rooms on disk",
+                    true,
+                    "On: rooms survive a restart (the hub serve database); off: in memory",
+                ),
+            ]),
+            run: HubRun::Stopped,
+        }
+    }
+
+    /// Whether the form can be edited (no hub running).
+    pub(crate) fn editable(&self) -> bool {
+        matches!(self.run, HubRun::Stopped | HubRun::Failed(_))
+    }
+
+    /// Checks the form and starts the hub.
+    pub(crate) fn start(&mut self) -> Option<Effect> {
+        let host = self.form.text(Self::HOST).to_owned();
+        if host.is_empty() {
+            self.form.error = Some("Host is required, e.g. 0.0.0.0 or 127.0.0.1.".into());
+            return None;
+        }
+        let Ok(port) = self.form.text(Self::PORT).parse::<u16>() else {
+            self.form.error = Some("Port must be 0-65535.".into());
+            return None;
+        };
+        self.run = HubRun::Starting;
+        Some(Effect::StartHub {
+            host,
+            port,
+            on_disk: self.form.field(Self::ON_DISK).on,
+        })
+    }
+}
+
+/// *Create room*.
+#[derive(Debug, Clone)]
+pub(crate) struct CreateState {
+    /// Name, password and runtime defaults.
+    pub(crate) form: Form,
+    /// Waiting for the hub.
+    pub(crate) pending: bool,
+    /// The room created.
+    pub(crate) room: Option<proto::RoomSummary>,
+    /// Its password.
+    pub(crate) password: Option<Secret>,
+}
+
+impl CreateState {
+    /// Field: name.
+    pub(crate) const NAME: usize = 0;
+    /// Field: password.
+    pub(crate) const PASSWORD: usize = 1;
+    /// Field: instructions.
+    pub(crate) const INSTRUCTIONS: usize = 2;
+    /// Field: temperature.
+    pub(crate) const TEMPERATURE: usize = 3;
+    /// Field: max tokens.
+    pub(crate) const MAX_TOKENS: usize = 4;
+
+    pub(crate) fn new() -> Self {
+        Self {
+            form: Form::new(vec![
+                Field::text("Name", "Shown in room lists"),
+                Field::secret(
+                    "Password",
+                    "Optional; participants, watchers and apps must then present it",
+                ),
+                Field::text(
+                    "Instructions",
+                    "Optional system instructions for every request of the room",
+                ),
+                Field::text("Temperature", "Optional default, 0-2"),
+                Field::number("Max tokens", "Optional default limit on generated tokens"),
+            ]),
+            pending: false,
+            room: None,
+            password: None,
+        }
+    }
+
+    /// The request the form describes, or `None` (with the form's error set).
+    pub(crate) fn request(&mut self) -> Option<proto::CreateRoomRequest> {
+        let form = &mut self.form;
+        let name = form.text(Self::NAME).to_owned();
+        if name.is_empty() {
+            form.error = Some("Name is required.".into());
+            return None;
+        }
+        let mut defaults = Map::new();
+        let instructions = form.text(Self::INSTRUCTIONS);
+        if !instructions.is_empty() {
+            defaults.insert("instructions".into(), instructions.into());
+        }
+        let temperature = form.text(Self::TEMPERATURE);
+        if !temperature.is_empty() {
+            let Some(value) = temperature
+                .parse::<f64>()
+                .ok()
+                .and_then(serde_json::Number::from_f64)
+            else {
+                form.error = Some(format!("Temperature '{temperature}' is not a number."));
+                return None;
+            };
+            defaults.insert("temperature".into(), Value::Number(value));
+        }
+        let max_tokens = form.text(Self::MAX_TOKENS);
+        if !max_tokens.is_empty() {
+            let Ok(value) = max_tokens.parse::<u64>() else {
+                form.error = Some(format!("Max tokens '{max_tokens}' is not a number."));
+                return None;
+            };
+            defaults.insert("max_tokens".into(), value.into());
+        }
+        let defaults = Value::Object(defaults);
+        if let Err(errors) = proto::RuntimeConfig::parse(&defaults) {
+            form.error = Some(format!("Invalid defaults: {}", errors.summary()));
+            return None;
+        }
+        let password = form.field(Self::PASSWORD).value.clone();
+        self.pending = true;
+        Some(proto::CreateRoomRequest {
+            name,
+            password: (!password.is_empty()).then_some(password),
+            defaults: defaults
+                .as_object()
+                .is_some_and(|map| !map.is_empty())
+                .then_some(defaults),
+        })
+    }
+
+    /// The hub created the room.
+    pub(crate) fn created(&mut self, room: proto::RoomSummary) {
+        self.pending = false;
+        self.room = Some(room);
+    }
+
+    /// The hub refused.
+    pub(crate) fn failed(&mut self, error: String) {
+        self.pending = false;
+        self.password = None;
+        self.form.error = Some(error);
+    }
+}
+
+/// What probing the provider found, for the endpoint as typed.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ProbeView {
+    /// The endpoint probed.
+    pub(crate) endpoint: String,
+    /// What was found: `None` while checking.
+    pub(crate) result: Option<Result<ProbeResult, String>>,
+}
+
+/// The in-process participant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum JoinRun {
+    /// Not joined.
+    Idle,
+    /// Probing, registering, opening the tunnel.
+    Starting {
+        /// The room.
+        room: String,
+    },
+    /// Joined.
+    Running {
+        /// The room.
+        room: String,
+        /// The participant id.
+        participant_id: String,
+        /// Its nickname.
+        nickname: String,
+        /// Its model.
+        model: String,
+        /// Whether the tunnel is up.
+        tunnel: bool,
+        /// Whether the last heartbeat went through.
+        heartbeat: bool,
+    },
+    /// Leaving the room.
+    Leaving,
+}
+
+/// *Join room*.
+#[derive(Debug, Clone)]
+pub(crate) struct JoinState {
+    /// Room, provider and participant settings.
+    pub(crate) form: Form,
+    /// Provider headers the config file sets (names only).
+    pub(crate) config_headers: Vec<String>,
+    /// The last probe of the endpoint.
+    pub(crate) probe: Option<ProbeView>,
+    /// When to probe the endpoint the user stopped typing.
+    probe_due: Option<Millis>,
+    /// The participant.
+    pub(crate) run: JoinRun,
+    /// Its lifecycle, oldest first.
+    pub(crate) log: VecDeque<(Millis, Level, String)>,
+}
+
+impl JoinState {
+    /// Field: room code.
+    pub(crate) const ROOM: usize = 0;
+    /// Field: room password.
+    pub(crate) const PASSWORD: usize = 1;
+    /// Field: provider endpoint.
+    pub(crate) const ENDPOINT: usize = 2;
+    /// Field: model.
+    pub(crate) const MODEL: usize = 3;
+    /// Field: nickname.
+    pub(crate) const NICKNAME: usize = 4;
+    /// Field: participant id.
+    pub(crate) const PARTICIPANT_ID: usize = 5;
+    /// Field: slots.
+    pub(crate) const MAX_CONCURRENCY: usize = 6;
+    /// Field: share specs.
+    pub(crate) const SHARE_SPECS: usize = 7;
+    /// Field: headers from environment variables.
+    pub(crate) const HEADER_ENVS: usize = 8;
+
+    pub(crate) fn new(defaults: &Defaults) -> Self {
+        Self {
+            form: Form::new(vec![
+                Field::choice("Room", "Room code; ←/→ picks one of the hub's rooms"),
+                Field::secret("Password", "The room's password, if it has one"),
+                Field::text(
+                    "Endpoint",
+                    "Provider base URL without /v1, e.g. http://localhost:11434",
+                )
+                .with(defaults.endpoint.clone()),
+                Field::choice("Model", "←/→ picks one the provider lists, or type a name"),
+                Field::text("Nickname", "Display name [default: <model>@<id>]"),
+                Field::text(
+                    "Participant id",
+                    "Keep it stable: joining again replaces this participant",
+                )
+                .with(defaults.participant_id.clone()),
+                Field::number(
+                    "Max concurrency",
+                    "Requests the provider serves at once, 1-1024",
+                )
+                .with("1"),
+                Field::toggle(
+                    "Share specs",
+                    defaults.share_specs,
+                    "Show CPU, RAM and GPU to the room",
+                ),
+                Field::text(
+                    "Headers from env",
+                    "Provider credentials as Header=ENV_VAR, comma-separated, e.g. Authorization=OPENAI_AUTH",
+                ),
+            ]),
+            config_headers: defaults.config_headers.clone(),
+            probe: None,
+            probe_due: None,
+            run: JoinRun::Idle,
+            log: VecDeque::new(),
+        }
+    }
+
+    /// Whether no participant runs (the form can be edited).
+    pub(crate) fn is_idle(&self) -> bool {
+        self.run == JoinRun::Idle
+    }
+
+    /// Fills in the room (and its password, when known).
+    pub(crate) fn prefill(&mut self, room: &str, password: Option<&Secret>) {
+        self.form.field_mut(Self::ROOM).value = room.to_owned();
+        if let Some(password) = password {
+            self.form
+                .field_mut(Self::PASSWORD)
+                .value
+                .clone_from(&password.0);
+        }
+        self.form.focus = Self::ENDPOINT;
+    }
+
+    /// The password typed, if any.
+    pub(crate) fn password(&self) -> Option<Secret> {
+        let password = &self.form.field(Self::PASSWORD).value;
+        (!password.is_empty()).then(|| Secret(password.clone()))
+    }
+
+    /// Offers the hub's rooms as choices of the room field.
+    pub(crate) fn room_options(&mut self, rooms: &[proto::RoomSummary]) {
+        self.form.field_mut(Self::ROOM).options =
+            rooms.iter().map(|room| room.code.clone()).collect();
+    }
+
+    /// A field changed: a new endpoint or credentials are probed once typing pauses.
+    pub(crate) fn edited(&mut self, field: usize, now: Millis) {
+        if field == Self::ENDPOINT || field == Self::HEADER_ENVS {
+            self.probe = None;
+            self.probe_due = Some(now + PROBE_DEBOUNCE_MS);
+        }
+    }
+
+    /// The probe to start now that typing paused, if one is due.
+    pub(crate) fn due_probe(&mut self, now: Millis) -> Option<Effect> {
+        match self.probe_due {
+            Some(due) if due <= now => {
+                self.probe_due = None;
+                self.probe_now()
+            }
+            _ => None,
+        }
+    }
+
+    /// Probes the endpoint as typed.
+    pub(crate) fn probe_now(&mut self) -> Option<Effect> {
+        let endpoint = self.form.text(Self::ENDPOINT).to_owned();
+        if endpoint.is_empty() {
+            self.probe = None;
+            return None;
+        }
+        self.probe = Some(ProbeView {
+            endpoint: endpoint.clone(),
+            result: None,
+        });
+        Some(Effect::Probe {
+            endpoint,
+            header_envs: self.header_envs(),
+        })
+    }
+
+    /// A probe ended; only the one of the endpoint as typed now counts.
+    pub(crate) fn probed(&mut self, endpoint: &str, result: Result<ProbeResult, String>) {
+        let Some(probe) = self
+            .probe
+            .as_mut()
+            .filter(|probe| probe.endpoint == endpoint)
+        else {
+            return;
+        };
+        if let Ok(found) = &result {
+            let model = self.form.field_mut(Self::MODEL);
+            model.options.clone_from(&found.models);
+            if model.value.trim().is_empty() {
+                if let Some(first) = found.models.first() {
+                    model.value.clone_from(first);
+                }
+            }
+        }
+        probe.result = Some(result);
+    }
+
+    fn header_envs(&self) -> Vec<String> {
+        self.form
+            .text(Self::HEADER_ENVS)
+            .split(',')
+            .map(str::trim)
+            .filter(|assignment| !assignment.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// Checks the form and asks for the participant to start.
+    pub(crate) fn submit(&mut self, hub: &str) -> Option<JoinRequest> {
+        match self.check(hub) {
+            Ok(request) => {
+                self.run = JoinRun::Starting {
+                    room: request.room.clone(),
+                };
+                self.log.clear();
+                Some(request)
+            }
+            Err(error) => {
+                self.form.error = Some(error);
+                None
+            }
+        }
+    }
+
+    fn check(&self, hub: &str) -> Result<JoinRequest, String> {
+        let form = &self.form;
+        let room = form.text(Self::ROOM).to_uppercase();
+        if room.is_empty() {
+            return Err("Room is required: type its code, or pick one with ←/→.".into());
+        }
+        let endpoint = parse_endpoint(form.text(Self::ENDPOINT)).map_err(|error| error.message)?;
+        let model = form.text(Self::MODEL).to_owned();
+        if model.is_empty() {
+            return Err("Model is required: pick one the provider lists.".into());
+        }
+        if let Some(ProbeView {
+            result: Some(Ok(probe)),
+            ..
+        }) = &self.probe
+        {
+            if !probe.models.is_empty() && probe.resolve_model(&model).is_none() {
+                return Err(format!(
+                    "The provider does not list '{model}'; it has {}.",
+                    probe.models.join(", ")
+                ));
+            }
+        }
+        let participant_id = form.text(Self::PARTICIPANT_ID).to_owned();
+        if participant_id.is_empty() {
+            return Err("Participant id is required.".into());
+        }
+        let max_concurrency = form
+            .text(Self::MAX_CONCURRENCY)
+            .parse::<u32>()
+            .ok()
+            .filter(|slots| *slots <= proto::MAX_CONCURRENCY_LIMIT)
+            .and_then(NonZeroU32::new)
+            .ok_or_else(|| {
+                format!(
+                    "Max concurrency must be 1-{}.",
+                    proto::MAX_CONCURRENCY_LIMIT
+                )
+            })?;
+        let nickname = match form.text(Self::NICKNAME) {
+            "" => default_nickname(&model, &participant_id),
+            nickname => nickname.to_owned(),
+        };
+        Ok(JoinRequest {
+            hub: hub.to_owned(),
+            room,
+            password: self.password(),
+            endpoint,
+            model,
+            nickname,
+            participant_id,
+            max_concurrency,
+            share_specs: form.field(Self::SHARE_SPECS).on,
+            header_envs: self.header_envs(),
+        })
+    }
+
+    /// News from the participant.
+    pub(crate) fn update(&mut self, update: JoinUpdate, now: Millis) {
+        match update {
+            JoinUpdate::Started(participant) => {
+                let room = match &self.run {
+                    JoinRun::Starting { room } => room.clone(),
+                    _ => self.form.text(Self::ROOM).to_uppercase(),
+                };
+                self.log_line(
+                    now,
+                    Level::Info,
+                    format!(
+                        "joined {room} as {} ({}) serving {}",
+                        participant.nickname, participant.id, participant.model
+                    ),
+                );
+                self.run = JoinRun::Running {
+                    room,
+                    participant_id: participant.id,
+                    nickname: participant.nickname,
+                    model: participant.model,
+                    tunnel: true,
+                    heartbeat: true,
+                };
+            }
+            JoinUpdate::Event(event) => self.session_event(&event, now),
+            JoinUpdate::Failed(error) => {
+                self.log_line(now, Level::Error, format!("could not join: {error}"));
+                self.form.error = Some(error);
+                self.run = JoinRun::Idle;
+            }
+            JoinUpdate::Ended(outcome) => {
+                let line = match &outcome.error {
+                    Some(error) => format!("session ended ({}): {error}", outcome.reason.as_str()),
+                    None => format!("session ended ({})", outcome.reason.as_str()),
+                };
+                let level = if outcome.error.is_some() {
+                    Level::Error
+                } else {
+                    Level::Info
+                };
+                self.log_line(now, level, line);
+                self.run = JoinRun::Idle;
+            }
+        }
+    }
+
+    fn session_event(&mut self, event: &SessionEvent, now: Millis) {
+        let (level, line) = match event {
+            // `Started` already said it; later registrations are reconnections.
+            SessionEvent::Registered(_) => (Level::Info, "registered with the hub".to_owned()),
+            SessionEvent::TunnelConnected => (Level::Info, "tunnel connected".to_owned()),
+            SessionEvent::TunnelLost { message } => {
+                (Level::Error, format!("tunnel lost: {message}"))
+            }
+            SessionEvent::Unregistered { message } => (
+                Level::Error,
+                format!("the hub forgot this participant: {message}"),
+            ),
+            SessionEvent::Reconnecting {
+                attempt,
+                delay,
+                reason,
+            } => (
+                Level::Error,
+                format!(
+                    "reconnecting in {:.1} s (attempt {attempt}): {reason}",
+                    delay.as_secs_f64()
+                ),
+            ),
+            SessionEvent::HeartbeatFailed { message } => {
+                (Level::Error, format!("heartbeat failed: {message}"))
+            }
+            SessionEvent::Leaving => (Level::Info, "leaving the room".to_owned()),
+            SessionEvent::Left => (Level::Info, "left the room".to_owned()),
+            other => (Level::Info, other.kind().replace('_', " ")),
+        };
+        if let JoinRun::Running {
+            tunnel, heartbeat, ..
+        } = &mut self.run
+        {
+            match event {
+                SessionEvent::TunnelConnected => *tunnel = true,
+                SessionEvent::TunnelLost { .. } | SessionEvent::Reconnecting { .. } => {
+                    *tunnel = false
+                }
+                SessionEvent::HeartbeatFailed { .. } | SessionEvent::Unregistered { .. } => {
+                    *heartbeat = false;
+                }
+                SessionEvent::Registered(_) => *heartbeat = true,
+                _ => {}
+            }
+        }
+        self.log_line(now, level, line);
+    }
+
+    fn log_line(&mut self, now: Millis, level: Level, line: String) {
+        push_bounded(&mut self.log, (now, level, line), JOIN_LOG_CAPACITY);
+    }
+}
+
+/// *Rooms*.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RoomsState {
+    /// The hub's rooms, as listed.
+    pub(crate) rooms: Vec<proto::RoomSummary>,
+    /// The selected row.
+    pub(crate) selected: usize,
+    /// Waiting for the hub.
+    pub(crate) loading: bool,
+    /// Why the last listing failed.
+    pub(crate) error: Option<String>,
+}
+
+impl RoomsState {
+    /// A listing arrived.
+    pub(crate) fn loaded(&mut self, result: Result<Vec<proto::RoomSummary>, String>) {
+        self.loading = false;
+        match result {
+            Ok(rooms) => {
+                self.rooms = rooms;
+                self.error = None;
+                self.selected = self.selected.min(self.rooms.len().saturating_sub(1));
+            }
+            Err(error) => self.error = Some(error),
+        }
+    }
+
+    /// The selected room.
+    pub(crate) fn selected(&self) -> Option<&proto::RoomSummary> {
+        self.rooms.get(self.selected)
+    }
+
+    /// Moves the selection by `delta` rows.
+    pub(crate) fn select(&mut self, delta: isize) {
+        if self.rooms.is_empty() {
+            return;
+        }
+        let last = self.rooms.len() - 1;
+        self.selected = self.selected.saturating_add_signed(delta).min(last);
+    }
+
+    /// Whether room `code` is known to be password protected.
+    pub(crate) fn is_protected(&self, code: &str) -> bool {
+        self.rooms
+            .iter()
+            .any(|room| room.code.eq_ignore_ascii_case(code.trim()) && room.password_protected)
+    }
+}
