@@ -192,12 +192,17 @@ async fn run(plan: Plan) -> anyhow::Result<()> {
     let lat_runtime = RuntimeProcess::spawn(&runtime(&main_room, "lat", 1, 64, &quick)).await?;
     let stream_runtime =
         RuntimeProcess::spawn(&runtime(&main_room, "str", 1, 64, &streaming)).await?;
-    let nginx = match &plan.nginx {
-        Err(why) => Err(why.clone()),
-        Ok(binary) => Nginx::start(binary, quick.addr())
-            .await
-            .map_err(|error| format!("{} did not start: {error:#}", binary.display())),
+    // Not needed to profile streaming through the hub.
+    let nginx = match (&plan.nginx, plan.profile_stream) {
+        (_, Some(_)) => None,
+        (Err(why), None) => Some(Err(why.clone())),
+        (Ok(binary), None) => Some(
+            Nginx::start(binary, quick.addr())
+                .await
+                .map_err(|error| format!("{} did not start: {error:#}", binary.display())),
+        ),
     };
+    let nginx_ran = nginx.as_ref().and_then(|nginx| nginx.as_ref().ok());
     let inference = format!("{}/rooms/{main_room}/v1/chat/completions", hub.url());
     let endpoint = |url: String, model: &str| Endpoint {
         http: http.clone(),
@@ -206,10 +211,8 @@ async fn run(plan: Plan) -> anyhow::Result<()> {
     };
     let direct_quick = endpoint(format!("{}/v1/chat/completions", quick.base_url()), MODEL);
     let hub_quick = endpoint(inference.clone(), "lat-0");
-    let nginx_quick = nginx
-        .as_ref()
-        .ok()
-        .map(|nginx| endpoint(format!("{}/v1/chat/completions", nginx.url()), MODEL));
+    let nginx_quick =
+        nginx_ran.map(|nginx| endpoint(format!("{}/v1/chat/completions", nginx.url()), MODEL));
     let direct_stream = endpoint(
         format!("{}/v1/chat/completions", streaming.base_url()),
         MODEL,
@@ -229,11 +232,9 @@ async fn run(plan: Plan) -> anyhow::Result<()> {
         lat_runtime.process.pid(),
         stream_runtime.process.pid(),
         std::process::id(),
-        nginx
-            .as_ref()
-            .map_or(String::new(), |nginx| format!(", nginx {}", nginx.pid()))
+        nginx_ran.map_or(String::new(), |nginx| format!(", nginx {}", nginx.pid()))
     );
-    if let Err(why) = &nginx {
+    if let Some(Err(why)) = &nginx {
         println!("notice: {why}; the nginx rows are skipped");
         results.nginx_skipped = Some(why.clone());
     }

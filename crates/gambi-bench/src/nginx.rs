@@ -95,19 +95,17 @@ impl Nginx {
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
             if let Ok(Some(status)) = nginx.child.try_wait() {
-                let log = std::fs::read_to_string(&error_log).unwrap_or_default();
-                bail!("nginx exited ({status}): {}", log.trim());
+                bail!("nginx exited ({status}); {}", read_log(&error_log));
             }
             if tokio::net::TcpStream::connect(addr).await.is_ok() {
                 return Ok(nginx);
             }
             if Instant::now() >= deadline {
-                let log = std::fs::read_to_string(&error_log).unwrap_or_default();
                 // Dropping `nginx` ends the process.
                 drop(nginx);
                 bail!(
-                    "nginx did not accept on {addr} within {START_TIMEOUT:?}: {}",
-                    log.trim()
+                    "nginx did not accept on {addr} within {START_TIMEOUT:?}; {}",
+                    read_log(&error_log)
                 );
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
@@ -130,6 +128,14 @@ impl Drop for Nginx {
         // One process with nothing to save: ending it is stopping it.
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// What nginx's error log says, for an error message.
+fn read_log(path: &Path) -> String {
+    match std::fs::read_to_string(path) {
+        Ok(log) if !log.trim().is_empty() => format!("its error log: {}", log.trim()),
+        _ => "its error log is empty".to_owned(),
     }
 }
 

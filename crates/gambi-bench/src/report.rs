@@ -622,7 +622,7 @@ fn delivered(delivered: &Delivered) -> String {
 
 fn skipped(results: &Results) -> String {
     match &results.nginx_skipped {
-        Some(_) => "skipped (no nginx)".into(),
+        Some(_) => "skipped: nginx did not run".into(),
         None => "-".into(),
     }
 }
