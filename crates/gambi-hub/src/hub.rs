@@ -18,7 +18,7 @@ use crate::password::{HashError, PasswordHasherPool};
 use crate::responses::ResponseRegistry;
 use crate::room::{ParticipantError, Registration, Room};
 use crate::store::{RoomRecord, SqliteStore, Store, StoreError};
-use crate::tunnel::{SessionContext, TokenStore, TunnelHandle};
+use crate::tunnel::{BufferGauge, SessionContext, TokenStore, TunnelHandle};
 
 /// Letters and digits that cannot be mistaken for one another when read aloud or
 /// copied from a projector (no `0`/`O`, no `1`/`I`).
@@ -81,6 +81,7 @@ struct HubInner {
     shutdown: CancellationToken,
     tracker: TaskTracker,
     malformed_frames: Arc<AtomicU64>,
+    buffered: Arc<BufferGauge>,
     hub_events: broadcast::Sender<Arc<proto::RoomEvent>>,
     responses: Mutex<ResponseRegistry>,
 }
@@ -145,6 +146,7 @@ impl Hub {
                 shutdown,
                 tracker: TaskTracker::new(),
                 malformed_frames: Arc::new(AtomicU64::new(0)),
+                buffered: Arc::default(),
                 hub_events,
                 responses: Mutex::new(ResponseRegistry::default()),
             }),
@@ -169,6 +171,11 @@ impl Hub {
     /// Owner of every task the hub spawns.
     pub(crate) fn tracker(&self) -> &TaskTracker {
         &self.inner.tracker
+    }
+
+    /// Response body bytes held for readers, hub-wide: now and at most.
+    pub fn buffered_bytes(&self) -> &BufferGauge {
+        &self.inner.buffered
     }
 
     /// Malformed tunnel frames received so far, hub-wide.
@@ -392,6 +399,7 @@ impl Hub {
             slow_client_grace: config.slow_client_grace,
             extensions,
             malformed_frames: self.inner.malformed_frames.clone(),
+            buffered: self.inner.buffered.clone(),
         }
     }
 

@@ -38,6 +38,8 @@ pub struct ParticipantSpec {
     pub capabilities: Option<proto::ParticipantCapabilities>,
     /// The hub URL it uses; `None` for the hub's own address.
     pub hub_url: Option<String>,
+    /// Tunnel extensions its runtime offers (all of them unless told otherwise).
+    pub tunnel_extensions: proto::TunnelExtensions,
 }
 
 impl ParticipantSpec {
@@ -54,7 +56,15 @@ impl ParticipantSpec {
             config: None,
             capabilities: None,
             hub_url: None,
+            tunnel_extensions: proto::TunnelExtensions::offer(),
         }
+    }
+
+    /// With a runtime that speaks only the original protocol: JSON text frames with base64
+    /// chunks, no flow control.
+    pub fn original_protocol(mut self) -> Self {
+        self.tunnel_extensions = proto::TunnelExtensions::default();
+        self
     }
 
     /// Reaching the hub through `link`, so that its connections can be cut.
@@ -169,6 +179,7 @@ impl Cluster {
         options.password.clone_from(&self.password);
         options.config = spec.config.clone();
         options.capabilities = spec.capabilities;
+        options.tunnel_extensions = spec.tunnel_extensions;
         options.max_concurrency = NonZeroU32::new(spec.max_concurrency).unwrap_or(NonZeroU32::MIN);
         let room = self.hub.hub().room(&self.code).expect("the room exists");
         let mut events = room.subscribe();

@@ -8,7 +8,8 @@
 //! waits: pushing never blocks, taking returns `Pending` and registers the caller's waker.
 
 use std::collections::VecDeque;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
@@ -22,9 +23,38 @@ use super::event::{TunnelEvent, TunnelFailure};
 /// resources can free them without waiting for the caller to read again.
 pub(super) type AbandonHook = Box<dyn FnOnce(&TunnelFailure) + Send>;
 
+/// Body bytes held for readers across every tunnel of a hub, and the most ever held.
+#[derive(Debug, Default)]
+pub struct BufferGauge {
+    held: AtomicUsize,
+    peak: AtomicUsize,
+}
+
+impl BufferGauge {
+    /// Body bytes held for readers right now.
+    pub fn held(&self) -> usize {
+        self.held.load(Ordering::Relaxed)
+    }
+
+    /// The most body bytes ever held at once.
+    pub fn peak(&self) -> usize {
+        self.peak.load(Ordering::Relaxed)
+    }
+
+    fn add(&self, bytes: usize) {
+        let held = self.held.fetch_add(bytes, Ordering::Relaxed) + bytes;
+        self.peak.fetch_max(held, Ordering::Relaxed);
+    }
+
+    fn sub(&self, bytes: usize) {
+        self.held.fetch_sub(bytes, Ordering::Relaxed);
+    }
+}
+
 /// The shared buffer of one request.
 pub(crate) struct Inbound {
     state: Mutex<State>,
+    gauge: Arc<BufferGauge>,
     /// Most body bytes held before the buffer counts as full.
     limit: usize,
     /// Credit is granted back once this many bytes were taken; `None` without flow control.
@@ -74,8 +104,9 @@ pub(crate) struct Taken {
 impl Inbound {
     /// An empty buffer holding at most `limit` body bytes; with `window`, credit is granted
     /// back in steps of a quarter of it.
-    pub(crate) fn new(limit: usize, window: Option<u32>) -> Self {
+    pub(crate) fn new(limit: usize, window: Option<u32>, gauge: Arc<BufferGauge>) -> Self {
         Self {
+            gauge,
             state: Mutex::new(State {
                 events: VecDeque::new(),
                 buffered: 0,
@@ -110,6 +141,7 @@ impl Inbound {
         }
         if let TunnelEvent::Chunk(bytes) = &event {
             state.buffered += bytes.len();
+            self.gauge.add(bytes.len());
         }
         state.ended = matches!(event, TunnelEvent::End | TunnelEvent::Error(_));
         if state.events.is_empty() {
@@ -129,7 +161,7 @@ impl Inbound {
         let mut state = self.lock();
         if discard {
             state.events.clear();
-            state.buffered = 0;
+            self.gauge.sub(std::mem::take(&mut state.buffered));
         }
         if !state.ended {
             state.ended = true;
@@ -165,6 +197,7 @@ impl Inbound {
         if let TunnelEvent::Chunk(bytes) = &event {
             let was_full = state.buffered >= self.limit;
             state.buffered -= bytes.len();
+            self.gauge.sub(bytes.len());
             if let Some(every) = self.grant_every {
                 state.ungranted += bytes.len() as u64;
                 if state.ungranted >= every {
@@ -185,7 +218,7 @@ impl Inbound {
         let mut state = self.lock();
         state.caller_gone = true;
         state.events.clear();
-        state.buffered = 0;
+        self.gauge.sub(std::mem::take(&mut state.buffered));
         state.abandon = None;
         drop(state);
         self.room.notify_one();
@@ -277,21 +310,24 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn bounded_in_bytes_and_granted_back_by_quarters() {
-        let inbound = Inbound::new(100, Some(80));
+        let gauge = Arc::new(BufferGauge::default());
+        let inbound = Inbound::new(100, Some(80), gauge.clone());
         let now = Instant::now();
         assert_eq!(inbound.push(chunk(60), now), Pushed::Room);
         assert_eq!(inbound.push(chunk(40), now), Pushed::Full);
         let first = take(&inbound).expect("an event");
         assert_eq!(first.grant, Some(60), "60 bytes >= a quarter of 80");
+        assert_eq!((gauge.held(), gauge.peak()), (40, 100));
         let second = take(&inbound).expect("an event");
         assert_eq!(second.grant, Some(40));
+        assert_eq!((gauge.held(), gauge.peak()), (0, 100));
         assert!(take(&inbound).is_none());
         assert!(inbound.is_drained());
     }
 
     #[tokio::test(start_paused = true)]
     async fn the_stall_clock_runs_only_while_events_wait() {
-        let inbound = Inbound::new(1024, None);
+        let inbound = Inbound::new(1024, None, Arc::default());
         assert_eq!(inbound.stalled_for(Instant::now()), Duration::ZERO);
         inbound.push(chunk(1), Instant::now());
         inbound.push(chunk(1), Instant::now());
@@ -311,7 +347,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn the_actor_waits_for_room_until_the_caller_takes_or_leaves() {
-        let inbound = std::sync::Arc::new(Inbound::new(10, None));
+        let inbound = std::sync::Arc::new(Inbound::new(10, None, Arc::default()));
         inbound.push(chunk(10), Instant::now());
         let waiting = {
             let inbound = inbound.clone();
@@ -335,7 +371,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn failing_ends_once_and_may_discard_what_was_not_taken() {
-        let inbound = Inbound::new(100, None);
+        let inbound = Inbound::new(100, None, Arc::default());
         inbound.push(chunk(5), Instant::now());
         inbound.fail(TunnelFailure::Disconnected, false);
         inbound.fail(TunnelFailure::Shutdown, false);
@@ -349,7 +385,7 @@ mod tests {
         ));
         assert!(take(&inbound).is_none());
 
-        let cut = Inbound::new(100, None);
+        let cut = Inbound::new(100, None, Arc::default());
         cut.push(chunk(5), Instant::now());
         let abandoned = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let flag = abandoned.clone();

@@ -13,6 +13,7 @@ mod stream;
 pub mod token;
 
 pub use event::{Timeouts, TunnelError, TunnelEvent, TunnelFailure};
+pub use inbound::BufferGauge;
 pub use session::{SessionContext, TunnelHandle};
 pub use stream::ResponseStream;
 pub use token::{TokenError, TokenStore};

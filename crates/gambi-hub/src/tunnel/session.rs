@@ -35,7 +35,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use super::event::{Timeouts, TunnelError, TunnelEvent, TunnelFailure};
-use super::inbound::{Inbound, Pushed};
+use super::inbound::{BufferGauge, Inbound, Pushed};
 use super::stream::{Control, ResponseStream};
 use crate::clock::Clock;
 
@@ -60,6 +60,8 @@ pub struct SessionContext {
     pub extensions: proto::TunnelExtensions,
     /// Hub-wide count of malformed frames, shared by every session.
     pub malformed_frames: Arc<AtomicU64>,
+    /// Hub-wide count of body bytes held for readers.
+    pub buffered: Arc<BufferGauge>,
 }
 
 enum Command {
@@ -81,6 +83,7 @@ struct Shared {
     /// The credit window of this tunnel's requests, when flow control is on.
     window: Option<u32>,
     stream_buffer: usize,
+    buffered: Arc<BufferGauge>,
 }
 
 /// A cloneable handle to a tunnel session.
@@ -140,6 +143,7 @@ impl TunnelHandle {
             finished_cleanly: AtomicBool::new(false),
             window: context.extensions.window(),
             stream_buffer: context.stream_buffer,
+            buffered: context.buffered.clone(),
         });
         let (commands, command_rx) = mpsc::channel(64);
         let (control, control_rx) = mpsc::unbounded_channel();
@@ -206,7 +210,11 @@ impl TunnelHandle {
         request: proto::TunnelRequest,
         timeouts: Timeouts,
     ) -> Result<ResponseStream, TunnelError> {
-        let inbound = Arc::new(Inbound::new(self.shared.stream_buffer, self.shared.window));
+        let inbound = Arc::new(Inbound::new(
+            self.shared.stream_buffer,
+            self.shared.window,
+            self.shared.buffered.clone(),
+        ));
         let request_id = request.request_id.clone();
         let (accepted, accepted_rx) = tokio::sync::oneshot::channel();
         self.commands

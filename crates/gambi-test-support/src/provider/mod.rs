@@ -268,6 +268,13 @@ impl FakeProvider {
         self.shared.clear_requests();
     }
 
+    /// Response body bytes handed to the connection so far, every request together. A
+    /// client (or a hub) that stops reading holds this back: the connection takes only
+    /// what its socket buffers hold.
+    pub fn body_bytes_sent(&self) -> u64 {
+        self.shared.body_bytes()
+    }
+
     /// A snapshot of all counters.
     pub fn stats(&self) -> ProviderStats {
         self.shared.stats()

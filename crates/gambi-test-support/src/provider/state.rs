@@ -7,7 +7,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
 
@@ -86,6 +86,8 @@ pub(crate) struct Shared {
     requests: Mutex<Vec<RecordedRequest>>,
     stats: watch::Sender<ProviderStats>,
     responses: Mutex<ResponseStore>,
+    /// Response body bytes handed to the connection, every request together.
+    body_bytes: AtomicU64,
 }
 
 impl Shared {
@@ -95,6 +97,7 @@ impl Shared {
             config,
             replies: Mutex::new(VecDeque::new()),
             default_reply: Mutex::new(default_reply),
+            body_bytes: AtomicU64::new(0),
             requests: Mutex::new(Vec::new()),
             stats: watch::Sender::new(ProviderStats::default()),
             responses: Mutex::new(ResponseStore::default()),
@@ -139,6 +142,11 @@ impl Shared {
 
     pub(crate) fn subscribe(&self) -> watch::Receiver<ProviderStats> {
         self.stats.subscribe()
+    }
+
+    /// Response body bytes handed to the connection so far.
+    pub(crate) fn body_bytes(&self) -> u64 {
+        self.body_bytes.load(Ordering::Relaxed)
     }
 
     pub(crate) fn responses(&self) -> MutexGuard<'_, ResponseStore> {
@@ -257,7 +265,16 @@ impl http_body::Body for TrackedBody {
         match &polled {
             Poll::Ready(None) => self.guard.finish(Ending::Completed),
             Poll::Ready(Some(Err(_))) => self.guard.finish(Ending::Cut),
-            Poll::Ready(Some(Ok(_))) | Poll::Pending => {}
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    let len = u64::try_from(data.len()).unwrap_or(u64::MAX);
+                    self.guard
+                        .shared
+                        .body_bytes
+                        .fetch_add(len, Ordering::Relaxed);
+                }
+            }
+            Poll::Pending => {}
         }
         polled
     }
