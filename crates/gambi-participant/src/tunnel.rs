@@ -53,9 +53,16 @@ const MAX_MESSAGE_BYTES: usize = 32 * 1024 * 1024;
 /// Largest single WebSocket frame accepted from the hub.
 const MAX_FRAME_BYTES: usize = 16 * 1024 * 1024;
 
+/// Read buffer of the tunnel socket. Tungstenite zero-fills this much on every read
+/// attempt (128 KiB by default), which made zeroing memory the runtime's largest cost per
+/// token; what the hub sends (requests, credit, pongs) is small, and a larger frame still
+/// arrives, the buffer just grows for it.
+const READ_BUFFER_BYTES: usize = 8 * 1024;
+
 /// WebSocket settings for the tunnel.
 pub(crate) fn websocket_config() -> WebSocketConfig {
     WebSocketConfig::default()
+        .read_buffer_size(READ_BUFFER_BYTES)
         .max_message_size(Some(MAX_MESSAGE_BYTES))
         .max_frame_size(Some(MAX_FRAME_BYTES))
 }
@@ -112,9 +119,12 @@ where
         last_heard: now,
     };
 
+    // Made once: a fresh `cancelled()` each turn would register and unregister a waiter.
+    let shutdown = cx.shutdown.cancelled();
+    tokio::pin!(shutdown);
     let end = loop {
         tokio::select! {
-            () = cx.shutdown.cancelled() => break ConnectionEnd::Shutdown,
+            () = &mut shutdown => break ConnectionEnd::Shutdown,
             incoming = stream.next() => {
                 let message = match incoming {
                     Some(Ok(message)) => message,

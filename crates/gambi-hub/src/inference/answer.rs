@@ -13,10 +13,9 @@ use serde_json::Value;
 
 use super::attempt::ProviderAnswer;
 use super::error::InferenceError;
-use super::filter::UsageChunkFilter;
 use super::log::RequestLog;
 use super::relay::{Conversion, Relay, Remember};
-use super::scan::NativeStreamScanner;
+use super::tap::StreamTap;
 use super::upstream::Upstream;
 use crate::adapter::history::normalize_input;
 use crate::adapter::ids::IdGen;
@@ -189,8 +188,7 @@ impl Exchange<'_> {
                 };
                 (
                     Conversion::Native {
-                        scanner: Box::new(NativeStreamScanner::new(protocol)),
-                        filter: self.strip_usage.then(UsageChunkFilter::default),
+                        tap: Box::new(StreamTap::new(protocol, self.strip_usage)),
                         protocol,
                     },
                     remember,

@@ -10,13 +10,12 @@ mod answer;
 mod attempt;
 mod create;
 pub(crate) mod error;
-pub(crate) mod filter;
 mod lifecycle;
 pub(crate) mod log;
 mod metrics;
 mod relay;
 pub(crate) mod request;
-mod scan;
+mod tap;
 pub(crate) mod upstream;
 
 use std::net::SocketAddr;

@@ -25,9 +25,8 @@ use proto::LlmProtocol;
 use proto::event::stage;
 use serde_json::{Value, json};
 
-use super::filter::UsageChunkFilter;
 use super::log::RequestLog;
-use super::scan::NativeStreamScanner;
+use super::tap::StreamTap;
 use super::upstream::{BodyEvent, Failure, Upstream};
 use crate::adapter::usage::TokenUsage;
 use crate::adapter::{ChatToResponsesStream, ResponsesToChatStream};
@@ -38,12 +37,11 @@ use crate::scheduler::Lease;
 /// How the relay turns provider bytes into client bytes.
 #[derive(Debug)]
 pub(super) enum Conversion {
-    /// Same protocol on both sides: bytes pass through, watched for usage.
+    /// Same protocol on both sides: bytes pass through, watched for usage (the usage chunk
+    /// the hub asked for on the client's behalf hidden).
     Native {
         /// Watches for usage, first content and the response id.
-        scanner: Box<NativeStreamScanner>,
-        /// Removes the usage chunk the hub asked for on the client's behalf.
-        filter: Option<UsageChunkFilter>,
+        tap: Box<StreamTap>,
         /// The client's protocol.
         protocol: LlmProtocol,
     },
@@ -63,15 +61,7 @@ impl Conversion {
 
     fn feed(&mut self, chunk: Bytes) -> Bytes {
         match self {
-            Self::Native {
-                scanner, filter, ..
-            } => {
-                scanner.feed(&chunk);
-                match filter {
-                    Some(filter) => filter.feed(&chunk),
-                    None => chunk,
-                }
-            }
+            Self::Native { tap, .. } => tap.feed(chunk),
             Self::ToResponses(stream) => stream.feed(&chunk),
             Self::ToChat(stream) => stream.feed(&chunk),
         }
@@ -79,15 +69,7 @@ impl Conversion {
 
     fn finish(&mut self) -> Bytes {
         match self {
-            Self::Native {
-                scanner, filter, ..
-            } => {
-                scanner.finish();
-                filter
-                    .as_mut()
-                    .map(UsageChunkFilter::finish)
-                    .unwrap_or_default()
-            }
+            Self::Native { tap, .. } => tap.finish(),
             Self::ToResponses(stream) => stream.finish(),
             Self::ToChat(stream) => stream.finish(),
         }
@@ -95,9 +77,7 @@ impl Conversion {
 
     fn fail(&mut self, failure: &Failure) -> Bytes {
         match self {
-            Self::Native {
-                protocol, scanner, ..
-            } => error_event(*protocol, failure, scanner.events_seen()),
+            Self::Native { protocol, tap } => error_event(*protocol, failure, tap.events_seen()),
             Self::ToResponses(stream) => stream.fail(&failure.message),
             Self::ToChat(stream) => stream.fail(&failure.message),
         }
@@ -105,7 +85,7 @@ impl Conversion {
 
     fn first_content(&self) -> bool {
         match self {
-            Self::Native { scanner, .. } => scanner.first_content_seen(),
+            Self::Native { tap, .. } => tap.first_content_seen(),
             Self::ToResponses(stream) => stream.first_content_emitted(),
             Self::ToChat(stream) => stream.first_content_emitted(),
         }
@@ -113,7 +93,7 @@ impl Conversion {
 
     fn usage(&self) -> Option<TokenUsage> {
         match self {
-            Self::Native { scanner, .. } => scanner.usage(),
+            Self::Native { tap, .. } => tap.usage(),
             Self::ToResponses(stream) => stream.usage(),
             Self::ToChat(stream) => stream.usage(),
         }
@@ -123,7 +103,7 @@ impl Conversion {
     /// stopped short), if it did: such a request ends with `llm.error`, not `llm.complete`.
     fn failure(&self) -> Option<String> {
         match self {
-            Self::Native { scanner, .. } => scanner
+            Self::Native { tap, .. } => tap
                 .error_seen()
                 .then(|| "The provider reported an error in its stream.".to_owned()),
             Self::ToResponses(stream) => stream
@@ -283,8 +263,8 @@ impl Relay {
                     room_id,
                     participant_id,
                 },
-                Conversion::Native { scanner, .. },
-            ) => match scanner.response_id() {
+                Conversion::Native { tap, .. },
+            ) => match tap.response_id() {
                 Some(id) => {
                     self.hub
                         .responses()

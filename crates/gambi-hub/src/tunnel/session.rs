@@ -27,10 +27,10 @@ use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message};
 use bytes::Bytes;
-use futures::{Sink, SinkExt, Stream, StreamExt};
+use futures::{FutureExt, Sink, SinkExt, Stream, StreamExt};
 use gambi_protocol as proto;
 use tokio::sync::mpsc;
-use tokio::time::{Instant, MissedTickBehavior, sleep_until};
+use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
@@ -117,8 +117,8 @@ const CLOSE_WRITE_TIMEOUT: Duration = Duration::from_secs(2);
 /// requests in flight.
 const CHECK_INTERVAL: Duration = Duration::from_millis(250);
 
-/// Most frames written before one flush.
-const MAX_WRITE_BATCH: usize = 64;
+/// Most frames read, or written before one flush, in one batch.
+const MAX_BATCH: usize = 64;
 
 impl TunnelHandle {
     /// Starts the actor for `socket` on `tracker` and returns its handle.
@@ -295,14 +295,19 @@ where
             "tunnel connected"
         );
         let shutdown = self.context.shutdown.clone();
+        // Made once: a fresh `cancelled()` or `sleep` each turn of the loop would register
+        // and unregister a waiter or a timer for every frame.
+        let cancelled = shutdown.cancelled();
+        tokio::pin!(cancelled);
+        let silence = tokio::time::sleep_until(self.last_frame + proto::PARTICIPANT_TIMEOUT);
+        tokio::pin!(silence);
         let mut checks = tokio::time::interval(CHECK_INTERVAL);
         checks.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let (failure, close) = loop {
-            let idle_deadline = self.last_frame + proto::PARTICIPANT_TIMEOUT;
             let paused = self.paused_inbound();
             let flow = tokio::select! {
                 biased;
-                () = shutdown.cancelled() => {
+                () = &mut cancelled => {
                     Flow::Stop(TunnelFailure::Shutdown, Some(proto::CLOSE_SHUTDOWN))
                 }
                 Some(message) = control.recv() => {
@@ -317,12 +322,18 @@ where
                     Flow::Continue
                 }
                 message = self.socket.next(), if paused.is_none() => {
-                    bounded(&shutdown, self.on_message(message)).await
+                    self.on_messages(message).await
                 }
                 _ = checks.tick(), if !self.pending.is_empty() => self.check_pending().await,
-                () = sleep_until(idle_deadline), if paused.is_none() => {
-                    warn!("tunnel silent for too long; closing it");
-                    Flow::Stop(TunnelFailure::Disconnected, Some(proto::CLOSE_TIMEOUT))
+                () = &mut silence, if paused.is_none() => {
+                    let deadline = self.last_frame + proto::PARTICIPANT_TIMEOUT;
+                    if Instant::now() < deadline {
+                        silence.as_mut().reset(deadline);
+                        Flow::Continue
+                    } else {
+                        warn!("tunnel silent for too long; closing it");
+                        Flow::Stop(TunnelFailure::Disconnected, Some(proto::CLOSE_TIMEOUT))
+                    }
                 }
             };
             if let Flow::Stop(failure, close) = flow {
@@ -454,6 +465,26 @@ where
         Flow::Continue
     }
 
+    /// Handles `first` and whatever else the socket already holds, up to a batch, without
+    /// going round the `select!` for each (which re-arms every branch).
+    async fn on_messages(&mut self, first: Option<Result<Message, axum::Error>>) -> Flow {
+        let mut message = first;
+        let mut handled = 0;
+        loop {
+            if let Flow::Stop(failure, close) = self.on_message(message).await {
+                return Flow::Stop(failure, close);
+            }
+            handled += 1;
+            if handled == MAX_BATCH || self.paused_on.is_some() {
+                return Flow::Continue;
+            }
+            match self.socket.next().now_or_never() {
+                Some(next) => message = next,
+                None => return Flow::Continue,
+            }
+        }
+    }
+
     async fn on_message(&mut self, message: Option<Result<Message, axum::Error>>) -> Flow {
         let text = match message {
             Some(Ok(Message::Text(text))) => text,
@@ -478,7 +509,7 @@ where
             Some(Ok(Message::Close(_))) => {
                 // The reply the WebSocket queued goes out on the next flush; sending it
                 // completes the closing handshake the participant started.
-                let _ = self.socket.flush().await;
+                let _ = tokio::time::timeout(CLOSE_WRITE_TIMEOUT, self.socket.flush()).await;
                 return Flow::Stop(TunnelFailure::Disconnected, None);
             }
             None => return Flow::Stop(TunnelFailure::Disconnected, None),
@@ -504,13 +535,17 @@ where
                 let pong = proto::HubToParticipant::Pong {
                     timestamp: self.context.clock.now_ms(),
                 };
-                if self
-                    .socket
-                    .send(Message::Text(pong.to_json().into()))
-                    .await
-                    .is_err()
-                {
-                    return Flow::Stop(TunnelFailure::Disconnected, None);
+                let shutdown = self.context.shutdown.clone();
+                let socket = &mut self.socket;
+                let sent = bounded(&shutdown, async move {
+                    match socket.send(Message::Text(pong.to_json().into())).await {
+                        Ok(()) => Flow::Continue,
+                        Err(_) => Flow::Stop(TunnelFailure::Disconnected, None),
+                    }
+                })
+                .await;
+                if let Flow::Stop(failure, close) = sent {
+                    return Flow::Stop(failure, close);
                 }
             }
             proto::tunnel::ParticipantFrame::ResponseStart {
@@ -658,7 +693,7 @@ where
 /// The control messages already waiting, at most a write batch of them.
 fn control_batch(control: &mut mpsc::UnboundedReceiver<Control>) -> Vec<Control> {
     let mut batch = Vec::new();
-    while batch.len() < MAX_WRITE_BATCH {
+    while batch.len() < MAX_BATCH {
         match control.try_recv() {
             Ok(next) => batch.push(next),
             Err(_) => break,
