@@ -74,7 +74,8 @@ impl From<TunnelFailure> for Failure {
         let code = match failure {
             TunnelFailure::Participant { .. }
             | TunnelFailure::NoStart(_)
-            | TunnelFailure::Idle(_) => proto::ErrorCode::ProviderError,
+            | TunnelFailure::Idle(_)
+            | TunnelFailure::TooManyPending => proto::ErrorCode::ProviderError,
             TunnelFailure::Disconnected | TunnelFailure::Superseded | TunnelFailure::Removed => {
                 proto::ErrorCode::TunnelDisconnected
             }

@@ -47,6 +47,8 @@ pub enum TunnelFailure {
     NoStart(Duration),
     /// The participant sent nothing more for this long in the middle of a response.
     Idle(Duration),
+    /// The tunnel already carries as many requests as it allows.
+    TooManyPending,
 }
 
 impl std::fmt::Display for TunnelFailure {
@@ -70,6 +72,9 @@ impl std::fmt::Display for TunnelFailure {
             Self::Idle(after) => {
                 write!(f, "The participant sent nothing for {} s.", after.as_secs())
             }
+            Self::TooManyPending => {
+                f.write_str("Participant tunnel has too many requests in flight.")
+            }
         }
     }
 }
@@ -82,9 +87,6 @@ pub enum TunnelError {
     /// The tunnel is closed.
     #[error("Participant tunnel is not connected.")]
     Closed,
-    /// Too many requests are in flight on this tunnel.
-    #[error("Participant tunnel has too many requests in flight.")]
-    TooManyPending,
 }
 
 /// How long a request may wait for its participant.

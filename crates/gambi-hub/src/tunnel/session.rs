@@ -69,7 +69,6 @@ enum Command {
         request: proto::TunnelRequest,
         inbound: Arc<Inbound>,
         timeouts: Timeouts,
-        accepted: tokio::sync::oneshot::Sender<Result<(), TunnelError>>,
     },
 }
 
@@ -216,17 +215,16 @@ impl TunnelHandle {
             self.shared.buffered.clone(),
         ));
         let request_id = request.request_id.clone();
-        let (accepted, accepted_rx) = tokio::sync::oneshot::channel();
+        // Nobody waits for the actor to take the request: what befalls it (too many in
+        // flight, the tunnel closing first) arrives as the stream's error.
         self.commands
             .send(Command::Dispatch {
                 request,
                 inbound: inbound.clone(),
                 timeouts,
-                accepted,
             })
             .await
             .map_err(|_| TunnelError::Closed)?;
-        accepted_rx.await.map_err(|_| TunnelError::Closed)??;
         Ok(ResponseStream::new(
             request_id,
             inbound,
@@ -357,8 +355,8 @@ where
             pending.inbound.fail(failure.clone(), false);
         }
         commands.close();
-        while let Ok(Command::Dispatch { accepted, .. }) = commands.try_recv() {
-            let _ = accepted.send(Err(TunnelError::Closed));
+        while let Ok(Command::Dispatch { inbound, .. }) = commands.try_recv() {
+            inbound.fail(failure.clone(), false);
         }
         self.shared.finished_cleanly.store(true, Ordering::Relaxed);
         self.shared.closed.cancel();
@@ -424,11 +422,10 @@ where
             request,
             inbound,
             timeouts,
-            accepted,
         }) = next.take()
         {
             if self.pending.len() >= self.context.max_pending {
-                let _ = accepted.send(Err(TunnelError::TooManyPending));
+                inbound.fail(TunnelFailure::TooManyPending, false);
             } else {
                 let frame = proto::HubToParticipant::Request(request);
                 let proto::HubToParticipant::Request(request) = &frame else {
@@ -449,10 +446,8 @@ where
                     .await
                     .is_err()
                 {
-                    let _ = accepted.send(Err(TunnelError::Closed));
                     return Flow::Stop(TunnelFailure::Disconnected, None);
                 }
-                let _ = accepted.send(Ok(()));
             }
             if !control.is_empty() {
                 break;
