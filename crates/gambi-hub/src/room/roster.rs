@@ -7,6 +7,7 @@
 use gambi_protocol as proto;
 use tracing::{info, warn};
 
+use super::participant::{Expired, Expiry};
 use super::{Participant, Room};
 use crate::password::constant_time_eq;
 use crate::tunnel::{TunnelFailure, TunnelHandle};
@@ -99,6 +100,7 @@ impl Room {
                     existing.session_token = new_secret();
                     if let Some(tunnel) = existing.tunnel.take() {
                         tunnel.close(proto::CLOSE_SUPERSEDED, TunnelFailure::Superseded);
+                        existing.detached_since = Some(now);
                     }
                 }
                 existing.nickname = registration.nickname;
@@ -133,6 +135,8 @@ impl Room {
                         tunnel: None,
                         session_token: new_secret(),
                         offline_announced: false,
+                        ever_attached: false,
+                        detached_since: Some(now),
                     },
                 );
             }
@@ -232,6 +236,8 @@ impl Room {
             info!(room = %self.code(), participant = %id, "superseding older tunnel");
             old.close(proto::CLOSE_SUPERSEDED, TunnelFailure::Superseded);
         }
+        participant.ever_attached = true;
+        participant.detached_since = None;
         participant.updated_at = now;
         self.changed(participant, now);
         true
@@ -250,6 +256,7 @@ impl Room {
             .is_some_and(|tunnel| tunnel.session_id() == session_id)
         {
             participant.tunnel = None;
+            participant.detached_since = Some(now);
             participant.updated_at = now;
             self.changed(participant, now);
         }
@@ -272,9 +279,36 @@ impl Room {
         }
     }
 
-    /// Announces participants that missed their heartbeats (`participant.offline`, once).
-    pub(crate) fn sweep(&self, now: i64) {
+    /// Removes participants without a tunnel for longer than `expiry` allows
+    /// (`participant.left`), and announces participants that missed their heartbeats
+    /// (`participant.offline`, once). Returns the ids removed.
+    pub(crate) fn sweep(&self, now: i64, expiry: Expiry) -> Vec<String> {
         let mut participants = self.lock();
+        let expired: Vec<(String, Expired)> = participants
+            .values()
+            .filter_map(|participant| {
+                participant
+                    .expired(now, expiry)
+                    .map(|why| (participant.id.clone(), why))
+            })
+            .collect();
+        for (id, why) in &expired {
+            participants.shift_remove(id);
+            self.scheduler.remove(id);
+            match why {
+                Expired::NeverAttached => {
+                    info!(room = %self.code(), participant = %id, "registration dropped: its tunnel never attached");
+                }
+                Expired::Offline => {
+                    info!(room = %self.code(), participant = %id, "participant removed after being offline too long");
+                }
+            }
+            self.publish(proto::RoomEventPayload::ParticipantLeft(
+                proto::event::ParticipantRef {
+                    participant_id: id.clone(),
+                },
+            ));
+        }
         for participant in participants.values_mut() {
             if participant.stale(now) && !participant.offline_announced {
                 participant.offline_announced = true;
@@ -287,6 +321,7 @@ impl Room {
                 ));
             }
         }
+        expired.into_iter().map(|(id, _)| id).collect()
     }
 
     /// Tells the scheduler whether `participant` may get requests now.
