@@ -3,7 +3,7 @@
 //! Layers, outermost first: the request id (an incoming well-formed `x-request-id` or a
 //! fresh one, visible to handlers and echoed in the response), a tracing span per
 //! exchange (request id, method, route, room; the participant once one is chosen), and
-//! CORS (any origin, requested headers mirrored, `x-request-id`, `retry-after` and the
+//! CORS (any origin unless the operator names them, requested headers mirrored, `x-request-id`, `retry-after` and the
 //! `x-gambi-*` headers readable by scripts; every `OPTIONS` answered `204`, as the original
 //! hub does).
 
@@ -18,12 +18,14 @@ use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
 use tower_http::trace::{DefaultOnFailure, TraceLayer};
 use tracing::{Level, Span};
 
+use crate::config::CorsOrigins;
 use crate::hub::Hub;
 
-/// `routes` with the layers every exchange goes through.
-pub(crate) fn with_layers(routes: Router<Hub>) -> Router<Hub> {
+/// `routes` with the layers every exchange goes through; browsers may call them from
+/// `origins`.
+pub(crate) fn with_layers(routes: Router<Hub>, origins: &CorsOrigins) -> Router<Hub> {
     routes
-        .layer(cors())
+        .layer(cors(origins))
         .layer(middleware::map_response(preflight_without_content))
         .layer(
             TraceLayer::new_for_http()
@@ -42,12 +44,21 @@ const EXPOSED_HEADERS: [&str; 5] = [
     "x-gambi-queue-ms",
 ];
 
-/// Any origin may call the hub (it serves a LAN, as the original does), with whatever
-/// headers its client sends: the OpenAI SDKs add their own (`x-stainless-*`), and
-/// `Authorization` must be allowed by name, which a wildcard does not do.
-fn cors() -> CorsLayer {
+/// By default any origin may call the hub (it serves a LAN, as the original does); the
+/// operator may name the origins instead. Browsers may send whatever headers their client
+/// sends: the OpenAI SDKs add their own (`x-stainless-*`), and `Authorization` must be
+/// allowed by name, which a wildcard does not do.
+fn cors(origins: &CorsOrigins) -> CorsLayer {
+    let allow_origin = match origins {
+        CorsOrigins::Any => AllowOrigin::any(),
+        // `CorsOrigins` only holds origins checked to be valid header values.
+        CorsOrigins::List(list) => AllowOrigin::list(
+            list.iter()
+                .filter_map(|origin| HeaderValue::from_str(origin).ok()),
+        ),
+    };
     CorsLayer::new()
-        .allow_origin(AllowOrigin::any())
+        .allow_origin(allow_origin)
         .allow_methods([
             Method::GET,
             Method::POST,

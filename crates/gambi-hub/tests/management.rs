@@ -375,6 +375,59 @@ async fn options_answers_204_with_cors_headers() {
 }
 
 #[tokio::test]
+async fn configured_origins_are_the_only_ones_browsers_may_use() {
+    let hub = TestHub::with_config(HubConfig {
+        cors_origins: gambi_hub::CorsOrigins::parse([
+            "http://app.example",
+            "http://127.0.0.1:5173",
+        ])
+        .expect("valid origins"),
+        ..HubConfig::default()
+    })
+    .await;
+    let client = reqwest::Client::new();
+    let allowed_origin = |origin: &'static str, method: Method| {
+        let request = client
+            .request(method.clone(), hub.url_for("/v1/health"))
+            .header("origin", origin);
+        let request = if method == Method::OPTIONS {
+            request
+                .header("access-control-request-method", "GET")
+                .header(
+                    "access-control-request-headers",
+                    "authorization, x-stainless-os",
+                )
+        } else {
+            request
+        };
+        async move {
+            let response = request.send().await.expect("the hub answers");
+            let allowed = response
+                .headers()
+                .get("access-control-allow-origin")
+                .and_then(|value| value.to_str().ok())
+                .map(str::to_owned);
+            let vary = response
+                .headers()
+                .get_all("vary")
+                .iter()
+                .filter_map(|value| value.to_str().ok())
+                .any(|value| value.to_ascii_lowercase().contains("origin"));
+            (allowed, vary)
+        }
+    };
+    for method in [Method::OPTIONS, Method::GET] {
+        for origin in ["http://app.example", "http://127.0.0.1:5173"] {
+            let (allowed, vary) = allowed_origin(origin, method.clone()).await;
+            assert_eq!(allowed.as_deref(), Some(origin), "{method} from {origin}");
+            assert!(vary, "caches must keep answers per origin");
+        }
+        let (allowed, _) = allowed_origin("http://evil.example", method.clone()).await;
+        assert_eq!(allowed, None, "{method} from an origin not listed");
+    }
+}
+
+#[tokio::test]
 async fn every_reply_carries_its_own_request_id() {
     let hub = TestHub::start().await;
     let api = Api::new(&hub);
