@@ -6,6 +6,7 @@
 
 use gambi_protocol as proto;
 
+use crate::scheduler::Presence;
 use crate::tunnel::TunnelHandle;
 
 /// A participant as the hub knows it.
@@ -82,6 +83,26 @@ impl Participant {
     /// Whether requests may be routed here (tunnel open, heartbeats fresh).
     pub(super) fn available(&self, now_ms: i64) -> bool {
         self.connected() && !self.stale(now_ms)
+    }
+
+    /// How the scheduler should treat it: available; reconnecting (its tunnel is up but
+    /// its heartbeats lapsed, or its tunnel dropped within the liveness window, so requests
+    /// for it may wait); or offline (requests for it fail at once).
+    pub(super) fn presence(&self, now_ms: i64) -> Presence {
+        let window = i64::try_from(proto::PARTICIPANT_TIMEOUT.as_millis()).unwrap_or(i64::MAX);
+        let connected = self.connected();
+        if connected && !self.stale(now_ms) {
+            Presence::Available
+        } else if connected
+            || (self.ever_attached
+                && self
+                    .detached_since
+                    .is_none_or(|since| now_ms.saturating_sub(since) <= window))
+        {
+            Presence::Reconnecting
+        } else {
+            Presence::Offline
+        }
     }
 
     /// Whether the sweep should remove it now. A participant with a tunnel (even one whose

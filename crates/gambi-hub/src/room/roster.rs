@@ -310,6 +310,10 @@ impl Room {
             ));
         }
         for participant in participants.values_mut() {
+            if !participant.connected() {
+                // A participant reconnecting for longer than the liveness window is offline.
+                self.set_available(participant, now);
+            }
             if participant.stale(now) && !participant.offline_announced {
                 participant.offline_announced = true;
                 self.set_available(participant, now);
@@ -324,10 +328,10 @@ impl Room {
         expired.into_iter().map(|(id, _)| id).collect()
     }
 
-    /// Tells the scheduler whether `participant` may get requests now.
+    /// Tells the scheduler whether `participant` may get requests now, or soon.
     fn set_available(&self, participant: &Participant, now: i64) {
         self.scheduler
-            .set_available(&participant.id, participant.available(now));
+            .set_presence(&participant.id, participant.presence(now));
     }
 
     /// [`Room::set_available`], then `participant.updated` with the new summary.
