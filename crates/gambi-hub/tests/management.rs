@@ -1158,3 +1158,69 @@ async fn the_tunnel_url_follows_tls_and_forwarding_headers() {
         )
     );
 }
+
+// Secrets and injection.
+
+#[tokio::test]
+async fn credentials_in_the_endpoint_are_neither_kept_nor_published() {
+    let hub = TestHub::start().await;
+    let api = Api::new(&hub);
+    let code = api.create_room("Lab").await;
+    let mut events = api
+        .subscribe(&format!("/v1/rooms/{code}/events"), None)
+        .await;
+    common::expect_event(&mut events, "connected").await;
+    let mut body = registration("Alice");
+    body["endpoint"] = json!("http://user:s3cret@10.0.0.5:11434/v1?api_key=k3y#x");
+    let joined = api
+        .put_participant(&code, "alice", &body)
+        .await
+        .data(StatusCode::CREATED)
+        .clone();
+    assert_eq!(
+        joined["participant"]["endpoint"],
+        "http://10.0.0.5:11434/v1"
+    );
+    let event = common::expect_event(&mut events, "participant.joined").await;
+    assert_eq!(event["data"]["endpoint"], "http://10.0.0.5:11434/v1");
+    let listed = api.participants(&code).await.to_string();
+    assert!(
+        !listed.contains("s3cret") && !listed.contains("k3y") && !listed.contains("user"),
+        "{listed}"
+    );
+}
+
+#[tokio::test]
+async fn names_and_ids_with_control_characters_are_refused() {
+    let hub = TestHub::start().await;
+    let api = Api::new(&hub);
+    let reply = api
+        .post("/v1/rooms", &json!({ "name": "Lab\u{1b}[2J" }))
+        .await;
+    reply.error(
+        StatusCode::BAD_REQUEST,
+        "INVALID_REQUEST",
+        "Field \"name\" must not contain control characters.",
+    );
+    let code = api.create_room("Lab").await;
+    let mut body = registration("x");
+    body["nickname"] = json!("Eve\u{1b}]0;owned\u{7}");
+    let reply = api.put_participant(&code, "eve", &body).await;
+    let error = reply.error(
+        StatusCode::BAD_REQUEST,
+        "INVALID_REQUEST",
+        "Invalid participant registration: nickname: must not contain control characters.",
+    );
+    assert_eq!(
+        error["details"]["fieldErrors"]["nickname"],
+        json!(["must not contain control characters"])
+    );
+    api.put_participant(&code, "eve%1B%5B2J", &registration("Eve"))
+        .await
+        .error(
+            StatusCode::BAD_REQUEST,
+            "INVALID_REQUEST",
+            "Participant id must not contain spaces or control characters.",
+        );
+    assert_eq!(api.participants(&code).await, json!([]));
+}
