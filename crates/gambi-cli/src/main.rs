@@ -20,14 +20,13 @@ mod cli;
 mod commands;
 mod config;
 mod error;
+mod logging;
 mod output;
 mod signal;
 
-use std::io::IsTerminal as _;
 use std::process::ExitCode;
 
 use clap::Parser as _;
-use tracing_subscriber::EnvFilter;
 
 use crate::cli::{Cli, Command, EventsCommand, HubCommand, ParticipantCommand, RoomCommand};
 use crate::commands::Context;
@@ -47,7 +46,7 @@ fn main() -> ExitCode {
             };
         }
     };
-    init_logging(cli.global.verbose);
+    logging::init(cli.global.verbose, std::env::var("RUST_LOG").ok());
 
     let format = Format::resolve(
         cli.global.format,
@@ -117,19 +116,4 @@ async fn run(command: Command, ctx: &Context) -> anyhow::Result<()> {
 fn report(error: &CliError) -> ExitCode {
     Output::error(error);
     error.exit.into()
-}
-
-/// Logs go to stderr: warnings by default, debug details with `--verbose`, or whatever
-/// `RUST_LOG` asks for.
-fn init_logging(verbose: bool) {
-    let filter = match std::env::var("RUST_LOG") {
-        Ok(directives) if !directives.trim().is_empty() => EnvFilter::new(directives),
-        _ if verbose => EnvFilter::new("debug,hyper=info,hyper_util=info,h2=info,rustls=info"),
-        _ => EnvFilter::new("warn"),
-    };
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
 }
