@@ -956,6 +956,71 @@ async fn leaving_a_protected_room_needs_the_session_or_the_password() {
     assert_eq!(api.participants(&code).await, json!([]));
 }
 
+/// The original runtime leaves by closing its tunnel and sending `DELETE` without the room
+/// password or a session credential. Right after the tunnel closed, that leave is
+/// accepted, so no offline ghost stays listed; later, or while the tunnel is up, the
+/// credential is needed again.
+#[tokio::test(start_paused = true)]
+async fn a_protected_room_accepts_the_original_runtimes_leave_right_after_its_tunnel_closes() {
+    let hub = TestHub::start().await;
+    let api = Api::new(&hub);
+    let code = code_of(
+        &api.create_room_with(&json!({ "name": "Lab", "password": "hunter2" }))
+            .await,
+    );
+    let mut events = api
+        .subscribe(&format!("/v1/rooms/{code}/events"), Some("hunter2"))
+        .await;
+    common::expect_event(&mut events, "connected").await;
+    let mut body = registration("Alice");
+    body["password"] = json!("hunter2");
+    for id in ["alice", "bob", "carol"] {
+        let joined = api
+            .put_participant(&code, id, &body)
+            .await
+            .data(StatusCode::CREATED)
+            .clone();
+        let ws = common::open_tunnel(&hub, &code, id, &common::token_of(&joined))
+            .await
+            .expect("opens");
+        if id == "alice" {
+            // Ctrl+C in the original runtime: close, then DELETE at once.
+            let mut ws = ws;
+            ws.close(None).await.expect("closes");
+            let reply = api.delete(&participant_path(&code, "alice")).await;
+            assert_eq!(reply.ok(), &json!({ "success": true }));
+        } else if id == "bob" {
+            // Bob's tunnel dropped long ago: his leave needs a credential again.
+            drop(ws);
+            tokio::time::sleep(std::time::Duration::from_secs(20)).await;
+            api.delete(&participant_path(&code, "bob")).await.error(
+                StatusCode::UNAUTHORIZED,
+                "INVALID_PASSWORD",
+                "Invalid password.",
+            );
+        } else {
+            // Carol is live: nobody removes her without a credential.
+            api.delete(&participant_path(&code, "carol")).await.error(
+                StatusCode::UNAUTHORIZED,
+                "INVALID_PASSWORD",
+                "Invalid password.",
+            );
+            drop(ws);
+        }
+    }
+    let left = common::wait_for_event(&mut events, "participant.left").await;
+    assert_eq!(left["data"], json!({ "participantId": "alice" }));
+    let ids: Vec<Value> = api
+        .participants(&code)
+        .await
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|participant| participant["id"].clone())
+        .collect();
+    assert_eq!(ids, vec![json!("bob"), json!("carol")]);
+}
+
 #[tokio::test]
 async fn heartbeats_answer_status_and_last_seen() {
     let hub = TestHub::start().await;

@@ -171,6 +171,21 @@ impl Room {
             .is_some_and(|participant| participant.owned_by(session_token))
     }
 
+    /// Whether the participant's tunnel closed less than `window` ago, or is closing now.
+    pub(crate) fn tunnel_just_closed(&self, id: &str, window: std::time::Duration) -> bool {
+        let now = self.now_ms();
+        let window = i64::try_from(window.as_millis()).unwrap_or(i64::MAX);
+        self.lock().get(id).is_some_and(|participant| {
+            match (&participant.tunnel, participant.detached_since) {
+                (Some(tunnel), _) => tunnel.is_closed(),
+                (None, Some(since)) => {
+                    participant.ever_attached && now.saturating_sub(since) <= window
+                }
+                (None, None) => false,
+            }
+        })
+    }
+
     /// The participant's tunnel, if it is open.
     pub(crate) fn live_tunnel(&self, id: &str) -> Option<TunnelHandle> {
         self.lock()
