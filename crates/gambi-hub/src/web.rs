@@ -11,7 +11,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::{MatchedPath, Request};
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{IntoResponse as _, Response};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
@@ -25,6 +25,7 @@ use crate::hub::Hub;
 /// `origins`.
 pub(crate) fn with_layers(routes: Router<Hub>, origins: &CorsOrigins) -> Router<Hub> {
     routes
+        .layer(middleware::from_fn(refuse_undecodable_paths))
         .layer(cors(origins))
         .layer(middleware::map_response(preflight_without_content))
         .layer(
@@ -81,6 +82,58 @@ async fn preflight_without_content(mut response: Response) -> Response {
         *response.status_mut() = StatusCode::NO_CONTENT;
     }
     response
+}
+
+/// Middleware: a path whose percent-escapes do not decode to UTF-8 cannot name a room, a
+/// participant or a response. Axum's path extractor would answer it in plain text; this
+/// answers it in the shape of the plane it was meant for.
+async fn refuse_undecodable_paths(request: Request, next: Next) -> Response {
+    let path = request.uri().path();
+    if String::from_utf8(percent_decode(path)).is_ok() {
+        return next.run(request).await;
+    }
+    let message = "The request path is not valid UTF-8 once its %-escapes are decoded.";
+    if is_inference_path(path) {
+        crate::inference::error::InferenceError::invalid(message).into_response()
+    } else {
+        crate::error::ApiError::invalid(
+            message,
+            "Percent-encode the UTF-8 bytes of room codes and ids.",
+        )
+        .into_response()
+    }
+}
+
+/// Whether `path` is on the inference plane (`/rooms/{code}/v1/...`).
+fn is_inference_path(path: &str) -> bool {
+    path.strip_prefix("/rooms/")
+        .and_then(|rest| rest.split_once('/'))
+        .is_some_and(|(_, rest)| rest == "v1" || rest.starts_with("v1/"))
+}
+
+/// The bytes `path` stands for, with every valid `%XX` escape decoded.
+fn percent_decode(path: &str) -> Vec<u8> {
+    let bytes = path.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut at = 0;
+    while at < bytes.len() {
+        let escaped = (bytes[at] == b'%')
+            .then(|| bytes.get(at + 1..at + 3))
+            .flatten()
+            .and_then(|hex| std::str::from_utf8(hex).ok())
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        match escaped {
+            Some(byte) => {
+                decoded.push(byte);
+                at += 3;
+            }
+            None => {
+                decoded.push(bytes[at]);
+                at += 1;
+            }
+        }
+    }
+    decoded
 }
 
 /// The id of one HTTP exchange, in the request's extensions.
@@ -186,6 +239,19 @@ pub(crate) fn session_header(headers: &HeaderMap) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::room_code;
+
+    #[test]
+    fn paths_decode_and_planes_are_told_apart() {
+        assert_eq!(
+            super::percent_decode("/a%20b/%C3%A9%"),
+            "/a b/é%".as_bytes()
+        );
+        assert_eq!(super::percent_decode("/%FF%zz"), b"/\xFF%zz");
+        assert!(super::is_inference_path("/rooms/ABC/v1/models"));
+        assert!(super::is_inference_path("/rooms/ABC/v1"));
+        assert!(!super::is_inference_path("/rooms/ABC/events"));
+        assert!(!super::is_inference_path("/v1/rooms/ABC"));
+    }
 
     #[test]
     fn room_codes_of_both_planes() {

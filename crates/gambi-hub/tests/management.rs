@@ -543,7 +543,7 @@ async fn registering_returns_the_participant_its_tunnel_and_a_session() {
             "id": "alice", "nickname": "Alice", "model": "llama3",
             "endpoint": "http://10.0.0.2:11434",
             "config": { "temperature": 0.2, "hasInstructions": true },
-            "specs": { "gpu": "RTX 4090", "vram": 24.0, "ram": 64.0, "cpu": "Ryzen 9" },
+            "specs": { "gpu": "RTX 4090", "vram": 24, "ram": 64, "cpu": "Ryzen 9" },
             "capabilities": { "openResponses": "unsupported", "chatCompletions": "supported" },
             "connection": { "kind": "tunnel", "connected": false, "lastTunnelSeenAt": null },
             "status": "offline",
@@ -1288,4 +1288,35 @@ async fn names_and_ids_with_control_characters_are_refused() {
             "Participant id must not contain spaces or control characters.",
         );
     assert_eq!(api.participants(&code).await, json!([]));
+}
+
+#[tokio::test]
+async fn a_path_that_is_not_utf8_gets_an_error_in_the_planes_shape() {
+    let hub = TestHub::start().await;
+    let api = Api::new(&hub);
+    let code = api.create_room("Lab").await;
+    for path in [
+        "/v1/rooms/%FF".to_owned(),
+        format!("/v1/rooms/{code}/participants/%C3%28"),
+        format!("/v1/rooms/{code}/participants/%FF/heartbeat"),
+        "/nowhere/%FF".to_owned(),
+    ] {
+        let reply = api.get(&path).await;
+        assert!(reply.status.is_client_error(), "{path}: {reply:#?}");
+        assert_eq!(
+            reply.body["error"]["code"], "INVALID_REQUEST",
+            "{path}: {reply:#?}"
+        );
+        assert!(
+            reply.body["meta"]["requestId"].is_string(),
+            "{path}: {reply:#?}"
+        );
+    }
+    let response = reqwest::get(hub.url_for(&format!("/rooms/{code}/v1/models/%FF")))
+        .await
+        .expect("the hub answers");
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let body: Value = response.json().await.expect("JSON");
+    assert_eq!(body["error"]["code"], "INVALID_REQUEST", "{body}");
+    assert_eq!(body["error"]["type"], "invalid_request_error", "{body}");
 }
