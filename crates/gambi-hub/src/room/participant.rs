@@ -45,6 +45,9 @@ pub(super) struct Participant {
     /// Since when it has had no tunnel (its registration, or the loss of its last tunnel);
     /// `None` while a tunnel is attached.
     pub(super) detached_since: Option<i64>,
+    /// What the scheduler was last told of its presence, so that the sweep tells it only
+    /// of changes.
+    pub(super) told: std::cell::Cell<Presence>,
 }
 
 /// How long participants without a tunnel are kept.

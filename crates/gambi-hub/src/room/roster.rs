@@ -10,6 +10,7 @@ use tracing::{info, warn};
 use super::participant::{Expired, Expiry};
 use super::{Participant, Room};
 use crate::password::constant_time_eq;
+use crate::scheduler::Presence;
 use crate::tunnel::{TunnelFailure, TunnelHandle};
 
 /// What a participant registration carries after validation.
@@ -137,6 +138,7 @@ impl Room {
                         offline_announced: false,
                         ever_attached: false,
                         detached_since: Some(now),
+                        told: std::cell::Cell::new(Presence::Offline),
                     },
                 );
             }
@@ -325,7 +327,7 @@ impl Room {
             ));
         }
         for participant in participants.values_mut() {
-            if !participant.connected() {
+            if !participant.connected() && participant.presence(now) != participant.told.get() {
                 // A participant reconnecting for longer than the liveness window is offline.
                 self.set_available(participant, now);
             }
@@ -345,8 +347,9 @@ impl Room {
 
     /// Tells the scheduler whether `participant` may get requests now, or soon.
     fn set_available(&self, participant: &Participant, now: i64) {
-        self.scheduler
-            .set_presence(&participant.id, participant.presence(now));
+        let presence = participant.presence(now);
+        participant.told.set(presence);
+        self.scheduler.set_presence(&participant.id, presence);
     }
 
     /// [`Room::set_available`], then `participant.updated` with the new summary.
