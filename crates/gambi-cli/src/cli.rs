@@ -147,6 +147,28 @@ pub(crate) struct ServeArgs {
     /// answering (by default it is retried once)
     #[arg(long)]
     pub(crate) no_failover: bool,
+
+    /// Longest wait for a provider to start answering, in seconds (loading a model and
+    /// reading a long prompt count) [default: the config file's
+    /// serve.responseStartTimeout, else 300]
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) response_start_timeout: Option<u64>,
+
+    /// Longest silence in the middle of an answer before it is abandoned, in seconds
+    /// [default: the config file's serve.responseIdleTimeout, else 120]
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) response_idle_timeout: Option<u64>,
+
+    /// Remove a participant that lost its tunnel after this many seconds offline
+    /// [default: the config file's serve.removeOfflineAfter, else 600 (10 minutes)]
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) remove_offline_after: Option<u64>,
+
+    /// A web origin whose pages may call the hub from a browser, e.g.
+    /// http://localhost:5173; repeat for several [default: the config file's
+    /// serve.corsOrigins, else any origin]
+    #[arg(long = "cors-origin", value_name = "ORIGIN")]
+    pub(crate) cors_origins: Vec<String>,
 }
 
 /// `gambi room ...`

@@ -9,7 +9,10 @@
 //!                      "endpoint": "http://localhost:11434",
 //!                      "headers": { "Authorization": "Bearer sk-..." },
 //!                      "noSpecs": false,
-//!                      "serve": { "host": "0.0.0.0", "port": 3000 } } } }
+//!                      "serve": { "host": "0.0.0.0", "port": 3000,
+//!                                 "responseStartTimeout": 300, "responseIdleTimeout": 120,
+//!                                 "removeOfflineAfter": 600,
+//!                                 "corsOrigins": ["http://localhost:5173"] } } } }
 //! ```
 //!
 //! The environment is `--env`, else `GAMBI_ENV`, else `defaultEnv`. A missing file is
@@ -71,11 +74,20 @@ impl fmt::Debug for ProviderHeaders {
 
 /// `hub serve` settings of an environment.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub(crate) struct ServeConfig {
     /// Address to bind.
     pub(crate) host: Option<String>,
     /// Port to bind.
     pub(crate) port: Option<u16>,
+    /// Seconds a provider gets to start answering.
+    pub(crate) response_start_timeout: Option<u64>,
+    /// Seconds of silence in the middle of an answer before it is abandoned.
+    pub(crate) response_idle_timeout: Option<u64>,
+    /// Seconds a participant without its tunnel stays listed.
+    pub(crate) remove_offline_after: Option<u64>,
+    /// Web origins allowed to call the hub from a browser.
+    pub(crate) cors_origins: Option<Vec<String>>,
 }
 
 /// Where the config file lives, if there is a home directory to put it in.
@@ -154,7 +166,9 @@ mod tests {
     const FILE: &str = r#"{
         "defaultEnv": "lab",
         "envs": {
-            "lab": {"hubUrl": "http://10.0.0.2:3000", "serve": {"host": "127.0.0.1", "port": 4000, "mdns": true}},
+            "lab": {"hubUrl": "http://10.0.0.2:3000", "serve": {"host": "127.0.0.1", "port": 4000, "mdns": true,
+                                                      "responseStartTimeout": 90, "responseIdleTimeout": 30,
+                                                      "corsOrigins": ["http://localhost:5173"]}},
             "home": {"hubUrl": "http://localhost:3000", "endpoint": "http://localhost:11434",
                      "headers": {"Authorization": "Bearer sk-home"}, "noSpecs": true}
         }
@@ -174,7 +188,11 @@ mod tests {
             lab.serve,
             ServeConfig {
                 host: Some("127.0.0.1".into()),
-                port: Some(4000)
+                port: Some(4000),
+                response_start_timeout: Some(90),
+                response_idle_timeout: Some(30),
+                remove_offline_after: None,
+                cors_origins: Some(vec!["http://localhost:5173".into()]),
             }
         );
         let home = check(Some(FILE), Some("home"))

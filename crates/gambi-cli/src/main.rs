@@ -20,16 +20,14 @@ mod cli;
 mod commands;
 mod config;
 mod error;
+mod logging;
 mod output;
 mod signal;
 mod tui;
 
-use std::io::IsTerminal as _;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser as _;
-use tracing_subscriber::EnvFilter;
 
 use crate::cli::{Cli, Command, EventsCommand, HubCommand, ParticipantCommand, RoomCommand};
 use crate::commands::Context;
@@ -49,12 +47,23 @@ fn main() -> ExitCode {
             };
         }
     };
-    let log_file = match &cli.command {
-        Command::Tui(args) => Some(args.log_file.clone()),
-        _ => None,
+    // `gambi tui` owns the terminal: it logs only to its `--log-file`, if given.
+    let destination = match &cli.command {
+        Command::Tui(args) => args
+            .log_file
+            .as_deref()
+            .map_or(logging::Destination::Nowhere, logging::Destination::File),
+        _ => logging::Destination::Stderr,
     };
-    if let Err(error) = init_logging(cli.global.verbose, log_file) {
-        return report(&error);
+    if let Err(error) = logging::init(
+        cli.global.verbose,
+        std::env::var("RUST_LOG").ok(),
+        destination,
+    ) {
+        return report(&CliError::usage(
+            format!("Cannot open the log file: {error}"),
+            "Pass --log-file a writable path.",
+        ));
     }
 
     let format = Format::resolve(
@@ -126,40 +135,4 @@ async fn run(command: Command, ctx: &Context) -> anyhow::Result<()> {
 fn report(error: &CliError) -> ExitCode {
     Output::error(error);
     error.exit.into()
-}
-
-/// Logs go to stderr: warnings by default, debug details with `--verbose`, or whatever
-/// `RUST_LOG` asks for. `gambi tui` owns the terminal, so it logs only to its
-/// `--log-file` (`log_file` is `Some` for it, holding that flag).
-fn init_logging(verbose: bool, log_file: Option<Option<PathBuf>>) -> Result<(), CliError> {
-    let filter = match std::env::var("RUST_LOG") {
-        Ok(directives) if !directives.trim().is_empty() => EnvFilter::new(directives),
-        _ if verbose => EnvFilter::new("debug,hyper=info,hyper_util=info,h2=info,rustls=info"),
-        _ => EnvFilter::new("warn"),
-    };
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    match log_file {
-        None => builder
-            .with_writer(std::io::stderr)
-            .with_ansi(std::io::stderr().is_terminal())
-            .init(),
-        Some(None) => {}
-        Some(Some(path)) => {
-            let file = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&path)
-                .map_err(|error| {
-                    CliError::usage(
-                        format!("Cannot open the log file {}: {error}", path.display()),
-                        "Pass --log-file a writable path.",
-                    )
-                })?;
-            builder
-                .with_writer(std::sync::Mutex::new(file))
-                .with_ansi(false)
-                .init();
-        }
-    }
-    Ok(())
 }

@@ -6,7 +6,13 @@
 //! closed pipe (`gambi events watch | head -1`) surface as an error the caller handles
 //! instead of a panic, which is also why the workspace's `print_stdout`/`print_stderr`
 //! lints need no exception here: nothing in this crate uses the print macros.
+//!
+//! Names, messages and ids come from the hub, and a hostile room could put terminal escape
+//! sequences in them. Nothing is printed raw: text lines show every control character as
+//! an escape (`\u{1b}`), and JSON escapes the ones `serde_json` leaves as they are (DEL
+//! and the C1 range, which some terminals obey).
 
+use std::borrow::Cow;
 use std::io::{self, IsTerminal, Write};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -70,11 +76,9 @@ impl Output {
         self.format == Format::Text
     }
 
-    /// A line of the command's result.
+    /// A line of the command's result, control characters escaped.
     pub(crate) fn line(&self, line: &str) -> io::Result<()> {
-        let mut stdout = io::stdout().lock();
-        writeln!(stdout, "{line}")?;
-        stdout.flush()
+        write_line(&escape_controls(line))
     }
 
     /// A line that is nice to have but not the result (e.g. "Press Ctrl+C to stop");
@@ -90,7 +94,7 @@ impl Output {
             Format::Json | Format::Text => serde_json::to_string_pretty(value),
         }
         .map_err(io::Error::other)?;
-        self.line(&text)
+        write_line(&escape_json_controls(&text))
     }
 
     /// A lifecycle event of a long-running command: `{type, timestamp, data}`.
@@ -104,16 +108,61 @@ impl Output {
 
     /// Reports a failure on stderr: `Error:`, then `Hint:` and `request_id:` when known.
     pub(crate) fn error(error: &CliError) {
-        let mut text = format!("Error: {}\n", error.message);
+        let mut text = format!("Error: {}\n", escape_controls(&error.message));
         if let Some(hint) = &error.hint {
-            text.push_str(&format!("Hint: {hint}\n"));
+            text.push_str(&format!("Hint: {}\n", escape_controls(hint)));
         }
         if let Some(request_id) = &error.request_id {
-            text.push_str(&format!("request_id: {request_id}\n"));
+            text.push_str(&format!("request_id: {}\n", escape_controls(request_id)));
         }
         // Nothing useful can be done when stderr itself is gone.
         let _ = io::stderr().lock().write_all(text.as_bytes());
     }
+}
+
+/// Writes `line` and a newline to stdout, and flushes.
+fn write_line(line: &str) -> io::Result<()> {
+    let mut stdout = io::stdout().lock();
+    writeln!(stdout, "{line}")?;
+    stdout.flush()
+}
+
+/// `text` with every control character (C0, DEL, C1) written as a visible escape:
+/// `\n`, `\r`, `\t`, or `\u{1b}` for the others.
+pub(crate) fn escape_controls(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return Cow::Borrowed(text);
+    }
+    let mut escaped = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' => escaped.push_str("\\n"),
+            '\r' => escaped.push_str("\\r"),
+            '\t' => escaped.push_str("\\t"),
+            c if c.is_control() => escaped.push_str(&format!("\\u{{{:x}}}", u32::from(c))),
+            c => escaped.push(c),
+        }
+    }
+    Cow::Owned(escaped)
+}
+
+/// Serialized JSON with DEL and C1 characters written as `\u00XX` escapes (`serde_json`
+/// escapes only the C0 range). Outside strings JSON has no such characters, so the layout
+/// of pretty-printed output is untouched.
+fn escape_json_controls(json: &str) -> Cow<'_, str> {
+    let raw = |c: char| c.is_control() && !matches!(c, '\n' | '\r' | '\t' | ' ');
+    if !json.chars().any(raw) {
+        return Cow::Borrowed(json);
+    }
+    let mut escaped = String::with_capacity(json.len() + 8);
+    for c in json.chars() {
+        if raw(c) {
+            escaped.push_str(&format!("\\u{:04x}", u32::from(c)));
+        } else {
+            escaped.push(c);
+        }
+    }
+    Cow::Owned(escaped)
 }
 
 /// What [`Output::event`] prints; a struct so that `type` comes first.
@@ -171,6 +220,30 @@ mod tests {
                 "{flag:?} {env:?} streaming={streaming} terminal={terminal}"
             );
         }
+    }
+
+    #[test]
+    fn control_characters_never_reach_the_terminal_raw() {
+        let check = |text: &str, expected: &str| {
+            assert_eq!(escape_controls(text), expected, "{text:?}");
+        };
+        check("Lab 7 — café", "Lab 7 — café");
+        check("a\u{1b}[31mred", "a\\u{1b}[31mred");
+        check("two\nlines\r\t", "two\\nlines\\r\\t");
+        check("\u{7f}\u{9b}2J\u{7}", "\\u{7f}\\u{9b}2J\\u{7}");
+
+        let json = serde_json::to_string_pretty(&serde_json::json!({
+            "name": "x\u{1b}]0;t\u{7}\u{9b}\u{7f}"
+        }))
+        .expect("serializable");
+        let escaped = escape_json_controls(&json);
+        assert!(
+            !escaped.chars().any(|c| c.is_control() && c != '\n'),
+            "{escaped}"
+        );
+        let back: serde_json::Value = serde_json::from_str(&escaped).expect("still JSON");
+        assert_eq!(back["name"], "x\u{1b}]0;t\u{7}\u{9b}\u{7f}");
+        assert_eq!(escaped.lines().count(), 3, "the layout is kept");
     }
 
     #[test]

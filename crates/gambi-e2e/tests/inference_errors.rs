@@ -9,6 +9,7 @@ mod inference_support;
 use std::time::Duration;
 
 use gambi_hub::HubConfig;
+use gambi_protocol as proto;
 use gambi_test_support::{Cluster, ParticipantSpec, Reply};
 use inference_support::{
     RawParticipant, chat, chat_stream, next_llm, openai_error, register, responses, within,
@@ -99,36 +100,120 @@ async fn unknown_participant_id() {
     assert_eq!(event.data["error"], error["message"]);
 }
 
-/// A participant that is registered but whose tunnel is not connected may come back, so
-/// requests for it wait in the queue, and fail when the queue timeout passes.
+/// A participant that never connected, or whose tunnel dropped longer ago than the
+/// liveness window, will not serve anything soon: requests only it could serve are
+/// answered at once (the original's 503 "not connected" for a participant id, 404 for a
+/// model), not after a minute in the queue.
 #[tokio::test(start_paused = true)]
-async fn participant_without_tunnel_times_out_in_the_queue() {
-    let queue_timeout = Duration::from_secs(5);
-    let config = HubConfig {
-        queue_timeout,
-        ..HubConfig::default()
-    };
-    let cluster = Cluster::with(config, json!({"name": "Queue"})).await;
+async fn requests_for_offline_participants_fail_at_once() {
+    let cluster = Cluster::start().await;
     // Never connected.
     register(&cluster, "ghost", "ghost-model").await;
-    // Connected, then its tunnel dropped (its runtime crashed without leaving).
+    // Connected, then its tunnel dropped (its runtime crashed without leaving) and it did
+    // not come back within the liveness window.
     let raw = RawParticipant::join(&cluster, "crashed", "crashed-model").await;
     drop(raw);
     inference_support::wait_disconnected(&cluster, "crashed").await;
+    tokio::time::sleep(proto::PARTICIPANT_TIMEOUT + proto::HEALTH_CHECK_INTERVAL).await;
     let mut events = cluster.events().await;
 
-    for model in ["ghost", "model:ghost-model", "crashed", "crashed-model"] {
+    for (model, status, code, says) in [
+        (
+            "ghost",
+            503,
+            "PARTICIPANT_TUNNEL_NOT_CONNECTED",
+            "Participant 'ghost' is not connected.",
+        ),
+        (
+            "model:ghost-model",
+            404,
+            "NO_PARTICIPANT_ONLINE",
+            "No participant online for model 'ghost-model'.",
+        ),
+        (
+            "crashed",
+            503,
+            "PARTICIPANT_TUNNEL_NOT_CONNECTED",
+            "Participant 'crashed' is not connected.",
+        ),
+        (
+            "crashed-model",
+            404,
+            "NO_PARTICIPANT_ONLINE",
+            "No participant online for model 'crashed-model'.",
+        ),
+        (
+            "*",
+            404,
+            "NO_PARTICIPANT_ONLINE",
+            "No participant in this room is online.",
+        ),
+    ] {
         let started = tokio::time::Instant::now();
         let response = cluster.post("/chat/completions", &chat(model, "hi")).await;
-        assert!(started.elapsed() >= queue_timeout, "{model}: it waited");
-        let error = openai_error(response, 504, "QUEUE_TIMEOUT").await;
-        assert!(message(&error).contains("5 s"), "{error}");
-        assert_eq!(error["type"], "server_error");
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "{model}: it waited"
+        );
+        let error = openai_error(response, status, code).await;
+        assert!(message(&error).starts_with(says), "{error}");
+        assert_eq!(error["param"], "model");
         let event = next_llm(&mut events).await;
         assert_eq!(event.kind, "llm.error");
         assert_eq!(event.data["stage"], "routing");
         assert_eq!(event.data["model"], model);
     }
+    assert_eq!(cluster.snapshot().queued, 0);
+}
+
+/// A participant whose tunnel just dropped is probably reconnecting: requests for it wait
+/// in the queue and are served when it is back; if it stays away past the liveness
+/// window, they fail then, without waiting for the whole queue timeout.
+#[tokio::test(start_paused = true)]
+async fn requests_wait_for_a_participant_reconnecting_within_the_liveness_window() {
+    let cluster = Cluster::start().await;
+    let raw = RawParticipant::join(&cluster, "flaky", "flaky-model").await;
+    drop(raw);
+    inference_support::wait_disconnected(&cluster, "flaky").await;
+
+    let waiting = tokio::spawn({
+        let request = cluster
+            .http
+            .post(format!("{}/chat/completions", cluster.base_url()))
+            .json(&chat("flaky", "hi"));
+        async move { request.send().await.unwrap() }
+    });
+    cluster
+        .wait_for_scheduler(|snapshot| snapshot.queued == 1)
+        .await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let mut raw = RawParticipant::join(&cluster, "flaky", "flaky-model").await;
+    let request = raw.next_request().await;
+    raw.start(&request.request_id, 200, "application/json")
+        .await;
+    raw.chunk(
+        &request.request_id,
+        &inference_support::chat_completion_body("back"),
+    )
+    .await;
+    raw.end(&request.request_id).await;
+    let response = waiting.await.unwrap();
+    assert_eq!(response.status(), 200);
+
+    // Gone again, for good this time: the waiting request fails when the window closes.
+    drop(raw);
+    inference_support::wait_disconnected(&cluster, "flaky").await;
+    let started = tokio::time::Instant::now();
+    let response = cluster
+        .post("/chat/completions", &chat("flaky-model", "hi"))
+        .await;
+    let waited = started.elapsed();
+    assert!(
+        waited >= proto::PARTICIPANT_TIMEOUT
+            && waited <= proto::PARTICIPANT_TIMEOUT + proto::HEALTH_CHECK_INTERVAL * 2,
+        "waited {waited:?}"
+    );
+    openai_error(response, 404, "NO_PARTICIPANT_ONLINE").await;
 }
 
 #[tokio::test]
@@ -311,16 +396,11 @@ async fn lifecycle_on_a_disconnected_participant_is_a_clear_error() {
 }
 
 /// When the only other participant that could take over a failed request is not
-/// connected, the failover attempt waits in the queue in vain; the client then gets the
-/// failure that actually happened, not "the room is overloaded".
+/// connected, there is nobody to fail over to; the client then gets the failure that
+/// actually happened, at once, not "no participant online".
 #[tokio::test(start_paused = true)]
-async fn a_failover_that_waits_in_vain_reports_the_real_failure() {
-    let queue_timeout = Duration::from_secs(5);
-    let config = HubConfig {
-        queue_timeout,
-        ..HubConfig::default()
-    };
-    let mut cluster = Cluster::with(config, json!({"name": "Failover"})).await;
+async fn a_failover_with_nobody_online_reports_the_real_failure() {
+    let mut cluster = Cluster::start().await;
     cluster.join(ParticipantSpec::new("alice", "llama3")).await;
     register(&cluster, "ghost", "llama3").await; // same model, never connected
     cluster.member("alice").provider.shutdown().await;
@@ -330,7 +410,10 @@ async fn a_failover_that_waits_in_vain_reports_the_real_failure() {
     let response = cluster
         .post("/chat/completions", &chat("llama3", "hi"))
         .await;
-    assert!(started.elapsed() >= queue_timeout, "the failover waited");
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "the failover did not wait"
+    );
     let error = openai_error(response, 502, "PROVIDER_ERROR").await;
     assert!(message(&error).contains("'alice'"), "{error}");
 

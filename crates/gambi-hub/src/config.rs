@@ -58,6 +58,73 @@ pub struct HubConfig {
     pub admin_token: Option<String>,
     /// Whether clients reach the hub over TLS (tunnel URLs then use `wss://`).
     pub tls: bool,
+    /// How long a participant that lost its tunnel stays listed (as offline) before it is
+    /// removed with `participant.left`. Registrations that never open their tunnel are
+    /// dropped sooner, when their tunnel token expires.
+    pub remove_offline_after: Duration,
+    /// Which web origins browsers let call the hub.
+    pub cors_origins: CorsOrigins,
+}
+
+/// The origins whose pages a browser lets call the hub (CORS).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum CorsOrigins {
+    /// Any origin (`Access-Control-Allow-Origin: *`), as the original hub allows.
+    #[default]
+    Any,
+    /// Only these origins, each `scheme://host[:port]`.
+    List(Vec<String>),
+}
+
+/// An origin that is not `scheme://host[:port]`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid origin {0:?}: expected scheme://host[:port], such as http://localhost:5173")]
+pub struct InvalidOrigin(pub String);
+
+impl CorsOrigins {
+    /// Exactly `origins`, each checked to be `scheme://host[:port]` (no path, no
+    /// trailing slash); `*` alone means any origin.
+    pub fn parse<I, S>(origins: I) -> Result<Self, InvalidOrigin>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let mut list = Vec::new();
+        for origin in origins {
+            let origin: String = origin.into();
+            if origin == "*" {
+                return Ok(Self::Any);
+            }
+            if !is_origin(&origin) {
+                return Err(InvalidOrigin(origin));
+            }
+            list.push(origin);
+        }
+        Ok(if list.is_empty() {
+            Self::Any
+        } else {
+            Self::List(list)
+        })
+    }
+}
+
+/// Whether `text` is an origin as browsers send it: `scheme://host[:port]`.
+fn is_origin(text: &str) -> bool {
+    let Some((scheme, rest)) = text.split_once("://") else {
+        return false;
+    };
+    let scheme_ok = scheme
+        .chars()
+        .next()
+        .is_some_and(|first| first.is_ascii_alphabetic())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c));
+    let host_ok = !rest.is_empty()
+        && rest
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-.:[]".contains(c));
+    scheme_ok && host_ok
 }
 
 impl HubConfig {
@@ -110,12 +177,16 @@ impl Default for HubConfig {
             queue_size: 256,
             queue_timeout: Duration::from_secs(60),
             failover: true,
-            response_start_timeout: Duration::from_secs(600),
-            response_idle_timeout: Duration::from_secs(300),
+            // Local models may need a while to load and to read a long prompt before the
+            // first token; once streaming, they rarely pause for more than seconds.
+            response_start_timeout: Duration::from_secs(300),
+            response_idle_timeout: Duration::from_secs(120),
             slow_client_grace: Duration::from_secs(10),
             max_response_body: 64 * 1024 * 1024,
             admin_token: None,
             tls: false,
+            remove_offline_after: Duration::from_secs(10 * 60),
+            cors_origins: CorsOrigins::Any,
         }
     }
 }
@@ -145,6 +216,47 @@ impl std::fmt::Debug for HubConfig {
                 &self.admin_token.as_ref().map(|_| "[redacted]"),
             )
             .field("tls", &self.tls)
+            .field("remove_offline_after", &self.remove_offline_after)
+            .field("cors_origins", &self.cors_origins)
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins() {
+        assert_eq!(
+            CorsOrigins::parse(Vec::<String>::new()),
+            Ok(CorsOrigins::Any)
+        );
+        assert_eq!(CorsOrigins::parse(["*"]), Ok(CorsOrigins::Any));
+        assert_eq!(
+            CorsOrigins::parse(["http://localhost:5173", "https://app.example.org"]),
+            Ok(CorsOrigins::List(vec![
+                "http://localhost:5173".into(),
+                "https://app.example.org".into()
+            ]))
+        );
+        assert_eq!(
+            CorsOrigins::parse(["http://[::1]:8080"]),
+            Ok(CorsOrigins::List(vec!["http://[::1]:8080".into()]))
+        );
+        for bad in [
+            "localhost:5173",
+            "http://",
+            "http://a/b",
+            "http://a/",
+            "1x://a",
+            "http://a b",
+        ] {
+            assert_eq!(
+                CorsOrigins::parse([bad]),
+                Err(InvalidOrigin(bad.into())),
+                "{bad}"
+            );
+        }
     }
 }

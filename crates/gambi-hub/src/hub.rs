@@ -16,7 +16,7 @@ use crate::clock::Clock;
 use crate::config::{HubConfig, Storage};
 use crate::password::{HashError, PasswordHasherPool};
 use crate::responses::ResponseRegistry;
-use crate::room::{ParticipantError, Registration, Room};
+use crate::room::{Expiry, ParticipantError, Registration, Room};
 use crate::store::{RoomRecord, SqliteStore, Store, StoreError};
 use crate::tunnel::{BufferGauge, SessionContext, TokenStore, TunnelHandle};
 
@@ -421,17 +421,33 @@ impl Hub {
         );
     }
 
-    /// One liveness sweep: announces participants that missed their heartbeats and
-    /// forgets expired tokens and responses.
+    /// One liveness sweep: removes participants that stayed without a tunnel too long,
+    /// announces participants that missed their heartbeats, and forgets expired tokens and
+    /// responses.
     pub(crate) fn sweep(&self) {
         let now = self.inner.clock.now_ms();
+        let expiry = Expiry {
+            unattached_ms: duration_ms(proto::TUNNEL_TOKEN_TTL),
+            offline_ms: duration_ms(self.inner.config.remove_offline_after),
+        };
         for room in self.list_rooms() {
-            room.sweep(now);
+            let removed = room.sweep(now, expiry);
+            if !removed.is_empty() {
+                let mut tokens = self.tokens();
+                for id in &removed {
+                    tokens.revoke_participant(&room.record().id, id);
+                }
+            }
         }
         self.tokens().purge_expired();
         self.responses()
             .purge(u64::try_from(now).unwrap_or_default());
     }
+}
+
+/// `duration` in whole milliseconds, as the hub's clock counts.
+fn duration_ms(duration: std::time::Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 
 fn random_string(alphabet: &[u8], len: usize) -> String {

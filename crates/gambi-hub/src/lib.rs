@@ -35,7 +35,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 pub use clock::Clock;
-pub use config::{HubConfig, Storage};
+pub use config::{CorsOrigins, HubConfig, InvalidOrigin, Storage};
 pub use hub::{Hub, StartError};
 pub use room::{ParticipantSnapshot, Room};
 pub use store::{SqliteStore, Store, StoreError};
@@ -48,7 +48,8 @@ pub fn router(hub: Hub) -> axum::Router {
         .merge(inference::routes())
         .fallback(api::not_found)
         .method_not_allowed_fallback(api::not_found);
-    web::with_layers(routes).with_state(hub)
+    let origins = hub.config().cors_origins.clone();
+    web::with_layers(routes, &origins).with_state(hub)
 }
 
 /// How long open connections get to finish once shutdown begins.

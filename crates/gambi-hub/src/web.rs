@@ -3,7 +3,7 @@
 //! Layers, outermost first: the request id (an incoming well-formed `x-request-id` or a
 //! fresh one, visible to handlers and echoed in the response), a tracing span per
 //! exchange (request id, method, route, room; the participant once one is chosen), and
-//! CORS (any origin, requested headers mirrored, `x-request-id`, `retry-after` and the
+//! CORS (any origin unless the operator names them, requested headers mirrored, `x-request-id`, `retry-after` and the
 //! `x-gambi-*` headers readable by scripts; every `OPTIONS` answered `204`, as the original
 //! hub does).
 
@@ -11,19 +11,22 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::{MatchedPath, Request};
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{IntoResponse as _, Response};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
 use tower_http::trace::{DefaultOnFailure, TraceLayer};
 use tracing::{Level, Span};
 
+use crate::config::CorsOrigins;
 use crate::hub::Hub;
 
-/// `routes` with the layers every exchange goes through.
-pub(crate) fn with_layers(routes: Router<Hub>) -> Router<Hub> {
+/// `routes` with the layers every exchange goes through; browsers may call them from
+/// `origins`.
+pub(crate) fn with_layers(routes: Router<Hub>, origins: &CorsOrigins) -> Router<Hub> {
     routes
-        .layer(cors())
+        .layer(middleware::from_fn(refuse_undecodable_paths))
+        .layer(cors(origins))
         .layer(middleware::map_response(preflight_without_content))
         .layer(
             TraceLayer::new_for_http()
@@ -42,12 +45,21 @@ const EXPOSED_HEADERS: [&str; 5] = [
     "x-gambi-queue-ms",
 ];
 
-/// Any origin may call the hub (it serves a LAN, as the original does), with whatever
-/// headers its client sends: the OpenAI SDKs add their own (`x-stainless-*`), and
-/// `Authorization` must be allowed by name, which a wildcard does not do.
-fn cors() -> CorsLayer {
+/// By default any origin may call the hub (it serves a LAN, as the original does); the
+/// operator may name the origins instead. Browsers may send whatever headers their client
+/// sends: the OpenAI SDKs add their own (`x-stainless-*`), and `Authorization` must be
+/// allowed by name, which a wildcard does not do.
+fn cors(origins: &CorsOrigins) -> CorsLayer {
+    let allow_origin = match origins {
+        CorsOrigins::Any => AllowOrigin::any(),
+        // `CorsOrigins` only holds origins checked to be valid header values.
+        CorsOrigins::List(list) => AllowOrigin::list(
+            list.iter()
+                .filter_map(|origin| HeaderValue::from_str(origin).ok()),
+        ),
+    };
     CorsLayer::new()
-        .allow_origin(AllowOrigin::any())
+        .allow_origin(allow_origin)
         .allow_methods([
             Method::GET,
             Method::POST,
@@ -70,6 +82,58 @@ async fn preflight_without_content(mut response: Response) -> Response {
         *response.status_mut() = StatusCode::NO_CONTENT;
     }
     response
+}
+
+/// Middleware: a path whose percent-escapes do not decode to UTF-8 cannot name a room, a
+/// participant or a response. Axum's path extractor would answer it in plain text; this
+/// answers it in the shape of the plane it was meant for.
+async fn refuse_undecodable_paths(request: Request, next: Next) -> Response {
+    let path = request.uri().path();
+    if String::from_utf8(percent_decode(path)).is_ok() {
+        return next.run(request).await;
+    }
+    let message = "The request path is not valid UTF-8 once its %-escapes are decoded.";
+    if is_inference_path(path) {
+        crate::inference::error::InferenceError::invalid(message).into_response()
+    } else {
+        crate::error::ApiError::invalid(
+            message,
+            "Percent-encode the UTF-8 bytes of room codes and ids.",
+        )
+        .into_response()
+    }
+}
+
+/// Whether `path` is on the inference plane (`/rooms/{code}/v1/...`).
+fn is_inference_path(path: &str) -> bool {
+    path.strip_prefix("/rooms/")
+        .and_then(|rest| rest.split_once('/'))
+        .is_some_and(|(_, rest)| rest == "v1" || rest.starts_with("v1/"))
+}
+
+/// The bytes `path` stands for, with every valid `%XX` escape decoded.
+fn percent_decode(path: &str) -> Vec<u8> {
+    let bytes = path.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut at = 0;
+    while at < bytes.len() {
+        let escaped = (bytes[at] == b'%')
+            .then(|| bytes.get(at + 1..at + 3))
+            .flatten()
+            .and_then(|hex| std::str::from_utf8(hex).ok())
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        match escaped {
+            Some(byte) => {
+                decoded.push(byte);
+                at += 3;
+            }
+            None => {
+                decoded.push(bytes[at]);
+                at += 1;
+            }
+        }
+    }
+    decoded
 }
 
 /// The id of one HTTP exchange, in the request's extensions.
@@ -175,6 +239,19 @@ pub(crate) fn session_header(headers: &HeaderMap) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::room_code;
+
+    #[test]
+    fn paths_decode_and_planes_are_told_apart() {
+        assert_eq!(
+            super::percent_decode("/a%20b/%C3%A9%"),
+            "/a b/é%".as_bytes()
+        );
+        assert_eq!(super::percent_decode("/%FF%zz"), b"/\xFF%zz");
+        assert!(super::is_inference_path("/rooms/ABC/v1/models"));
+        assert!(super::is_inference_path("/rooms/ABC/v1"));
+        assert!(!super::is_inference_path("/rooms/ABC/events"));
+        assert!(!super::is_inference_path("/v1/rooms/ABC"));
+    }
 
     #[test]
     fn room_codes_of_both_planes() {

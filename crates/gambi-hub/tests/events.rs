@@ -489,6 +489,10 @@ async fn subscribers_beyond_the_limit_are_refused() {
         body["error"]["message"],
         "This event stream already has 2 subscribers."
     );
+    assert_eq!(
+        body["error"]["code"], "TOO_MANY_SUBSCRIBERS",
+        "a limit, not an internal error"
+    );
     // Another room has its own budget.
     let other = api.create_room("Other").await;
     let _third = subscribe(&api, &format!("/v1/rooms/{other}/events"), &other).await;

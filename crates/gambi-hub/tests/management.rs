@@ -375,6 +375,59 @@ async fn options_answers_204_with_cors_headers() {
 }
 
 #[tokio::test]
+async fn configured_origins_are_the_only_ones_browsers_may_use() {
+    let hub = TestHub::with_config(HubConfig {
+        cors_origins: gambi_hub::CorsOrigins::parse([
+            "http://app.example",
+            "http://127.0.0.1:5173",
+        ])
+        .expect("valid origins"),
+        ..HubConfig::default()
+    })
+    .await;
+    let client = reqwest::Client::new();
+    let allowed_origin = |origin: &'static str, method: Method| {
+        let request = client
+            .request(method.clone(), hub.url_for("/v1/health"))
+            .header("origin", origin);
+        let request = if method == Method::OPTIONS {
+            request
+                .header("access-control-request-method", "GET")
+                .header(
+                    "access-control-request-headers",
+                    "authorization, x-stainless-os",
+                )
+        } else {
+            request
+        };
+        async move {
+            let response = request.send().await.expect("the hub answers");
+            let allowed = response
+                .headers()
+                .get("access-control-allow-origin")
+                .and_then(|value| value.to_str().ok())
+                .map(str::to_owned);
+            let vary = response
+                .headers()
+                .get_all("vary")
+                .iter()
+                .filter_map(|value| value.to_str().ok())
+                .any(|value| value.to_ascii_lowercase().contains("origin"));
+            (allowed, vary)
+        }
+    };
+    for method in [Method::OPTIONS, Method::GET] {
+        for origin in ["http://app.example", "http://127.0.0.1:5173"] {
+            let (allowed, vary) = allowed_origin(origin, method.clone()).await;
+            assert_eq!(allowed.as_deref(), Some(origin), "{method} from {origin}");
+            assert!(vary, "caches must keep answers per origin");
+        }
+        let (allowed, _) = allowed_origin("http://evil.example", method.clone()).await;
+        assert_eq!(allowed, None, "{method} from an origin not listed");
+    }
+}
+
+#[tokio::test]
 async fn every_reply_carries_its_own_request_id() {
     let hub = TestHub::start().await;
     let api = Api::new(&hub);
@@ -490,7 +543,7 @@ async fn registering_returns_the_participant_its_tunnel_and_a_session() {
             "id": "alice", "nickname": "Alice", "model": "llama3",
             "endpoint": "http://10.0.0.2:11434",
             "config": { "temperature": 0.2, "hasInstructions": true },
-            "specs": { "gpu": "RTX 4090", "vram": 24.0, "ram": 64.0, "cpu": "Ryzen 9" },
+            "specs": { "gpu": "RTX 4090", "vram": 24, "ram": 64, "cpu": "Ryzen 9" },
             "capabilities": { "openResponses": "unsupported", "chatCompletions": "supported" },
             "connection": { "kind": "tunnel", "connected": false, "lastTunnelSeenAt": null },
             "status": "offline",
@@ -903,6 +956,71 @@ async fn leaving_a_protected_room_needs_the_session_or_the_password() {
     assert_eq!(api.participants(&code).await, json!([]));
 }
 
+/// The original runtime leaves by closing its tunnel and sending `DELETE` without the room
+/// password or a session credential. Right after the tunnel closed, that leave is
+/// accepted, so no offline ghost stays listed; later, or while the tunnel is up, the
+/// credential is needed again.
+#[tokio::test(start_paused = true)]
+async fn a_protected_room_accepts_the_original_runtimes_leave_right_after_its_tunnel_closes() {
+    let hub = TestHub::start().await;
+    let api = Api::new(&hub);
+    let code = code_of(
+        &api.create_room_with(&json!({ "name": "Lab", "password": "hunter2" }))
+            .await,
+    );
+    let mut events = api
+        .subscribe(&format!("/v1/rooms/{code}/events"), Some("hunter2"))
+        .await;
+    common::expect_event(&mut events, "connected").await;
+    let mut body = registration("Alice");
+    body["password"] = json!("hunter2");
+    for id in ["alice", "bob", "carol"] {
+        let joined = api
+            .put_participant(&code, id, &body)
+            .await
+            .data(StatusCode::CREATED)
+            .clone();
+        let ws = common::open_tunnel(&hub, &code, id, &common::token_of(&joined))
+            .await
+            .expect("opens");
+        if id == "alice" {
+            // Ctrl+C in the original runtime: close, then DELETE at once.
+            let mut ws = ws;
+            ws.close(None).await.expect("closes");
+            let reply = api.delete(&participant_path(&code, "alice")).await;
+            assert_eq!(reply.ok(), &json!({ "success": true }));
+        } else if id == "bob" {
+            // Bob's tunnel dropped long ago: his leave needs a credential again.
+            drop(ws);
+            tokio::time::sleep(std::time::Duration::from_secs(20)).await;
+            api.delete(&participant_path(&code, "bob")).await.error(
+                StatusCode::UNAUTHORIZED,
+                "INVALID_PASSWORD",
+                "Invalid password.",
+            );
+        } else {
+            // Carol is live: nobody removes her without a credential.
+            api.delete(&participant_path(&code, "carol")).await.error(
+                StatusCode::UNAUTHORIZED,
+                "INVALID_PASSWORD",
+                "Invalid password.",
+            );
+            drop(ws);
+        }
+    }
+    let left = common::wait_for_event(&mut events, "participant.left").await;
+    assert_eq!(left["data"], json!({ "participantId": "alice" }));
+    let ids: Vec<Value> = api
+        .participants(&code)
+        .await
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|participant| participant["id"].clone())
+        .collect();
+    assert_eq!(ids, vec![json!("bob"), json!("carol")]);
+}
+
 #[tokio::test]
 async fn heartbeats_answer_status_and_last_seen() {
     let hub = TestHub::start().await;
@@ -1104,4 +1222,101 @@ async fn the_tunnel_url_follows_tls_and_forwarding_headers() {
             tls.addr()
         )
     );
+}
+
+// Secrets and injection.
+
+#[tokio::test]
+async fn credentials_in_the_endpoint_are_neither_kept_nor_published() {
+    let hub = TestHub::start().await;
+    let api = Api::new(&hub);
+    let code = api.create_room("Lab").await;
+    let mut events = api
+        .subscribe(&format!("/v1/rooms/{code}/events"), None)
+        .await;
+    common::expect_event(&mut events, "connected").await;
+    let mut body = registration("Alice");
+    body["endpoint"] = json!("http://user:s3cret@10.0.0.5:11434/v1?api_key=k3y#x");
+    let joined = api
+        .put_participant(&code, "alice", &body)
+        .await
+        .data(StatusCode::CREATED)
+        .clone();
+    assert_eq!(
+        joined["participant"]["endpoint"],
+        "http://10.0.0.5:11434/v1"
+    );
+    let event = common::expect_event(&mut events, "participant.joined").await;
+    assert_eq!(event["data"]["endpoint"], "http://10.0.0.5:11434/v1");
+    let listed = api.participants(&code).await.to_string();
+    assert!(
+        !listed.contains("s3cret") && !listed.contains("k3y") && !listed.contains("user"),
+        "{listed}"
+    );
+}
+
+#[tokio::test]
+async fn names_and_ids_with_control_characters_are_refused() {
+    let hub = TestHub::start().await;
+    let api = Api::new(&hub);
+    let reply = api
+        .post("/v1/rooms", &json!({ "name": "Lab\u{1b}[2J" }))
+        .await;
+    reply.error(
+        StatusCode::BAD_REQUEST,
+        "INVALID_REQUEST",
+        "Field \"name\" must not contain control characters.",
+    );
+    let code = api.create_room("Lab").await;
+    let mut body = registration("x");
+    body["nickname"] = json!("Eve\u{1b}]0;owned\u{7}");
+    let reply = api.put_participant(&code, "eve", &body).await;
+    let error = reply.error(
+        StatusCode::BAD_REQUEST,
+        "INVALID_REQUEST",
+        "Invalid participant registration: nickname: must not contain control characters.",
+    );
+    assert_eq!(
+        error["details"]["fieldErrors"]["nickname"],
+        json!(["must not contain control characters"])
+    );
+    api.put_participant(&code, "eve%1B%5B2J", &registration("Eve"))
+        .await
+        .error(
+            StatusCode::BAD_REQUEST,
+            "INVALID_REQUEST",
+            "Participant id must not contain spaces or control characters.",
+        );
+    assert_eq!(api.participants(&code).await, json!([]));
+}
+
+#[tokio::test]
+async fn a_path_that_is_not_utf8_gets_an_error_in_the_planes_shape() {
+    let hub = TestHub::start().await;
+    let api = Api::new(&hub);
+    let code = api.create_room("Lab").await;
+    for path in [
+        "/v1/rooms/%FF".to_owned(),
+        format!("/v1/rooms/{code}/participants/%C3%28"),
+        format!("/v1/rooms/{code}/participants/%FF/heartbeat"),
+        "/nowhere/%FF".to_owned(),
+    ] {
+        let reply = api.get(&path).await;
+        assert!(reply.status.is_client_error(), "{path}: {reply:#?}");
+        assert_eq!(
+            reply.body["error"]["code"], "INVALID_REQUEST",
+            "{path}: {reply:#?}"
+        );
+        assert!(
+            reply.body["meta"]["requestId"].is_string(),
+            "{path}: {reply:#?}"
+        );
+    }
+    let response = reqwest::get(hub.url_for(&format!("/rooms/{code}/v1/models/%FF")))
+        .await
+        .expect("the hub answers");
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let body: Value = response.json().await.expect("JSON");
+    assert_eq!(body["error"]["code"], "INVALID_REQUEST", "{body}");
+    assert_eq!(body["error"]["type"], "invalid_request_error", "{body}");
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use futures::FutureExt;
 use gambi_hub::scheduler::{
-    ClientKey, Lease, LeaseRequest, Outcome, ParticipantLoad, ScheduleError, Scheduler,
+    ClientKey, Lease, LeaseRequest, Outcome, ParticipantLoad, Presence, ScheduleError, Scheduler,
     SchedulerConfig, SchedulerSnapshot, Wanted,
 };
 use gambi_protocol as proto;
@@ -186,12 +186,22 @@ async fn a_new_participant_is_unavailable_until_told_otherwise() {
                 active: 0,
                 max_concurrency: 1,
                 available: false,
+                presence: Presence::Offline,
                 cooling_down: false,
             }],
             queued: 0,
         }
     );
-    // Registered but not connected: the request waits rather than failing.
+    // Registered but never connected: nobody could serve it, so it fails at once.
+    assert_eq!(
+        answer_now(&scheduler, request("model:m", "c"))
+            .map(|lease| lease.participant_id().to_owned()),
+        Err(ScheduleError::Offline {
+            wanted: Wanted::Model("m".into())
+        })
+    );
+    // Reconnecting: the request waits for it.
+    scheduler.set_presence("a", Presence::Reconnecting);
     let mut waiter = queued(&scheduler, request("model:m", "c")).await;
     tokio::time::advance(secs(2)).await;
     scheduler.set_available("a", true);
@@ -206,7 +216,7 @@ async fn an_unavailable_participant_gets_no_lease_and_its_leases_still_release()
     let scheduler = room(&[("a", "m", 2), ("b", "m", 1)]);
     let one = lease_now(&scheduler, request("a", "c"));
     let two = lease_now(&scheduler, request("a", "c"));
-    scheduler.set_available("a", false);
+    scheduler.set_presence("a", Presence::Reconnecting);
     assert_eq!(active(&scheduler, "a"), 2);
 
     let on_b = lease_now(&scheduler, request("*", "c"));
@@ -220,6 +230,75 @@ async fn an_unavailable_participant_gets_no_lease_and_its_leases_still_release()
     let lease = poll_answer(&mut for_a).expect("answered").expect("lease");
     assert_eq!(lease.participant_id(), "a");
     drop((lease, on_b));
+    assert_idle(&scheduler);
+}
+
+#[tokio::test(start_paused = true)]
+async fn requests_only_offline_participants_could_serve_fail_at_once() {
+    let scheduler = room(&[("a", "m", 1), ("b", "m", 1), ("c", "other", 1)]);
+    scheduler.set_available("a", false);
+    scheduler.set_available("b", false);
+    let offline = |wanted: Wanted| Err(ScheduleError::Offline { wanted });
+    let check = |model: &str, expected: Result<&str, ScheduleError>| {
+        let answer = answer_now(&scheduler, request(model, "c"));
+        assert_eq!(
+            answer
+                .as_ref()
+                .map(Lease::participant_id)
+                .map_err(Clone::clone),
+            expected,
+            "{model}"
+        );
+    };
+    check("m", offline(Wanted::Model("m".into())));
+    check("model:m", offline(Wanted::Model("m".into())));
+    check("a", offline(Wanted::Participant("a".into())));
+    check("*", Ok("c"));
+    assert_eq!(
+        scheduler.queue_len(),
+        0,
+        "nothing waits for offline participants"
+    );
+    // Models nobody registered are still "not found", not "offline".
+    check(
+        "nope",
+        Err(no_match(Wanted::ParticipantOrModel("nope".into()), false)),
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn waiters_fail_when_the_participant_they_wait_for_goes_offline() {
+    let scheduler = room(&[("a", "m", 1), ("b", "m", 1)]);
+    let held_a = lease_now(&scheduler, request("a", "c"));
+    let held_b = lease_now(&scheduler, request("b", "c"));
+    let mut for_a = queued(&scheduler, request("a", "c")).await;
+    let mut for_m = queued(&scheduler, request("m", "c")).await;
+
+    // "a" drops: requests wait while it is expected back.
+    scheduler.set_presence("a", Presence::Reconnecting);
+    assert!(poll_answer(&mut for_a).is_none());
+    assert!(poll_answer(&mut for_m).is_none());
+    // It does not come back: what only "a" could serve fails; "b" still serves "m".
+    scheduler.set_presence("a", Presence::Offline);
+    assert_eq!(
+        poll_answer(&mut for_a).expect("answered").map(|_| ()),
+        Err(ScheduleError::Offline {
+            wanted: Wanted::Participant("a".into())
+        })
+    );
+    assert!(poll_answer(&mut for_m).is_none(), "b may still serve it");
+    drop(held_b);
+    let lease = poll_answer(&mut for_m).expect("answered").expect("lease");
+    assert_eq!(lease.participant_id(), "b");
+    // "b" goes offline too while nothing waits: the next request fails at once.
+    drop((lease, held_a));
+    scheduler.set_available("b", false);
+    assert_eq!(
+        answer_now(&scheduler, request("m", "c")).map(|_| ()),
+        Err(ScheduleError::Offline {
+            wanted: Wanted::Model("m".into())
+        })
+    );
     assert_idle(&scheduler);
 }
 

@@ -100,7 +100,15 @@ async fn a_token_expires_after_a_minute() {
     let hub = TestHub::start().await;
     let api = Api::new(&hub);
     let code = api.create_room("Lab").await;
-    let joined = api.join(&code, "alice").await;
+    // A participant that had a tunnel registers again (one that never attached would be
+    // dropped with its token).
+    let (ws, _) = common::connect(&hub, &api, &code, "alice").await;
+    drop(ws);
+    let joined = api
+        .put_participant(&code, "alice", &common::registration("Alice"))
+        .await
+        .ok()
+        .clone();
     tokio::time::advance(Duration::from_secs(61)).await;
     open_tunnel(&hub, &code, "alice", &token_of(&joined))
         .await

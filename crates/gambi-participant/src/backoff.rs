@@ -17,11 +17,15 @@ pub struct BackoffPolicy {
 }
 
 impl Default for BackoffPolicy {
+    /// Retries after about 0.5 s, 1 s, 2 s, … up to 30 s. A connection that stayed up for
+    /// 5 s was a real one (the hub accepted the tunnel and it carried pings): after it
+    /// ends the next retry comes quickly again, rather than after the long delay a
+    /// much earlier outage had built up.
     fn default() -> Self {
         Self {
             base: Duration::from_millis(500),
             cap: Duration::from_secs(30),
-            stable_after: Duration::from_secs(60),
+            stable_after: Duration::from_secs(5),
         }
     }
 }
@@ -120,6 +124,22 @@ mod tests {
         for _ in 0..1000 {
             assert!(backoff.next_delay(1.0) <= Duration::from_secs(30));
         }
+    }
+
+    #[test]
+    fn by_default_a_connection_of_a_few_seconds_restarts_from_the_first_step() {
+        let mut backoff = Backoff::new(BackoffPolicy::default());
+        // A long outage: the delay has grown to the cap.
+        delays(&mut backoff, 1.0, 8);
+        // Then a connection that held for 51 s: the next retry is the first step again.
+        backoff.connection_ended(Duration::from_secs(51));
+        assert_eq!(delays(&mut backoff, 1.0, 1), [500]);
+        delays(&mut backoff, 1.0, 4);
+        backoff.connection_ended(Duration::from_secs(6));
+        assert_eq!(delays(&mut backoff, 1.0, 1), [500]);
+        // A connection that dropped at once does not reset it.
+        backoff.connection_ended(Duration::from_millis(300));
+        assert_eq!(delays(&mut backoff, 1.0, 1), [1000]);
     }
 
     #[test]

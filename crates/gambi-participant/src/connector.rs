@@ -96,7 +96,7 @@ impl Connector {
         let registration = proto::ParticipantRegistration {
             nickname: self.nickname.clone(),
             model,
-            endpoint,
+            endpoint: public_endpoint(&endpoint),
             password: self.password.clone(),
             specs: self.specs.clone(),
             config: self.config.clone(),
@@ -173,6 +173,27 @@ impl Connector {
     }
 }
 
+/// The endpoint as the room may see it: without userinfo, query or fragment, where
+/// provider credentials hide (`http://user:key@host/?api_key=…`). The hub shows the
+/// endpoint to everyone in the room and never calls it.
+fn public_endpoint(endpoint: &str) -> String {
+    let Ok(mut url) = Url::parse(endpoint) else {
+        return endpoint.to_owned();
+    };
+    // Both only fail for URLs that cannot have userinfo, which then have none.
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    url.set_query(None);
+    url.set_fragment(None);
+    let mut public = String::from(url);
+    // `Url` writes an empty path as `/`; keep the endpoint as it was written.
+    let written_path = endpoint.split(['?', '#']).next().unwrap_or(endpoint);
+    if !written_path.ends_with('/') && public.ends_with('/') {
+        public.pop();
+    }
+    public
+}
+
 /// The tunnel URL with `?token=` appended; only `ws://` and `wss://` are accepted.
 fn tunnel_url_with_token(url: &str, token: &str) -> Result<Url, String> {
     let mut url = Url::parse(url).map_err(|error| format!("invalid tunnel URL: {error}"))?;
@@ -189,6 +210,21 @@ fn tunnel_url_with_token(url: &str, token: &str) -> Result<Url, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_published_endpoint_carries_no_credentials() {
+        for (endpoint, public) in [
+            ("http://localhost:11434", "http://localhost:11434"),
+            ("http://localhost:11434/", "http://localhost:11434/"),
+            (
+                "https://u:key@api.example.com/v1?api_key=k#f",
+                "https://api.example.com/v1",
+            ),
+            ("http://u@h:8080?x=1", "http://h:8080"),
+        ] {
+            assert_eq!(public_endpoint(endpoint), public, "{endpoint}");
+        }
+    }
 
     #[test]
     fn tunnel_url_gets_the_token() {

@@ -49,7 +49,7 @@ async fn start_registers_resolves_the_ollama_tag_and_opens_the_tunnel() {
             "model": "llama3:latest",
             "endpoint": provider.url().as_str().trim_end_matches('/'),
             "password": "room-pass",
-            "specs": {"ram": 16.0},
+            "specs": {"ram": 16},
             "capabilities": {"openResponses": "supported", "chatCompletions": "supported"},
             "maxConcurrency": 3,
             "tunnelExtensions": {"binaryChunks": true, "flowControl": true}

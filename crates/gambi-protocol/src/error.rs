@@ -48,6 +48,10 @@ pub enum ErrorCode {
     TunnelDisconnected,
     /// The request cannot be translated to a protocol the participant speaks.
     UnsupportedFeature,
+    /// Participants serve the requested model, but none of them is online.
+    NoParticipantOnline,
+    /// An event stream already has as many subscribers as the hub allows.
+    TooManySubscribers,
     /// A code this build does not know.
     Other(String),
 }
@@ -74,6 +78,8 @@ impl ErrorCode {
             Self::ProviderError => "PROVIDER_ERROR",
             Self::TunnelDisconnected => "TUNNEL_DISCONNECTED",
             Self::UnsupportedFeature => "UNSUPPORTED_FEATURE",
+            Self::NoParticipantOnline => "NO_PARTICIPANT_ONLINE",
+            Self::TooManySubscribers => "TOO_MANY_SUBSCRIBERS",
             Self::Other(code) => code,
         }
     }
@@ -99,6 +105,8 @@ impl ErrorCode {
             "PROVIDER_ERROR" => Self::ProviderError,
             "TUNNEL_DISCONNECTED" => Self::TunnelDisconnected,
             "UNSUPPORTED_FEATURE" => Self::UnsupportedFeature,
+            "NO_PARTICIPANT_ONLINE" => Self::NoParticipantOnline,
+            "TOO_MANY_SUBSCRIBERS" => Self::TooManySubscribers,
             other => Self::Other(other.to_owned()),
         }
     }
@@ -148,6 +156,8 @@ mod tests {
             ErrorCode::ProviderError,
             ErrorCode::TunnelDisconnected,
             ErrorCode::UnsupportedFeature,
+            ErrorCode::NoParticipantOnline,
+            ErrorCode::TooManySubscribers,
         ];
         for code in codes {
             assert_eq!(ErrorCode::parse(code.as_str()), code);

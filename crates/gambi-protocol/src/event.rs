@@ -177,15 +177,25 @@ pub struct LlmRequestEvent {
 }
 
 /// Timings and token counts of a finished request. Unknown values are omitted.
+///
+/// Times are milliseconds with microsecond precision: a fast local answer takes well under
+/// a millisecond, and whole milliseconds would report it as `0` with no speed. A whole
+/// number of milliseconds is still written as an integer (`25`, not `25.0`), so consumers
+/// that expect integers keep working; every consumer reads a JSON number.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LlmMetrics {
     /// Time from dispatch to the first content: the first content delta of a stream, or
     /// the answer itself for a non-streamed request.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ttft_ms: Option<u64>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "crate::number::option"
+    )]
+    pub ttft_ms: Option<f64>,
     /// Time from dispatch to the end of the response.
-    pub duration_ms: u64,
+    #[serde(serialize_with = "crate::number::value")]
+    pub duration_ms: f64,
     /// Prompt tokens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub input_tokens: Option<u64>,
@@ -200,8 +210,12 @@ pub struct LlmMetrics {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tokens_per_second: Option<f64>,
     /// Time spent waiting for a free slot.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub queue_ms: Option<u64>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "crate::number::option"
+    )]
+    pub queue_ms: Option<f64>,
 }
 
 /// Payload of `llm.complete`.
@@ -419,8 +433,8 @@ mod tests {
                 adapted: true,
                 status: Some(200),
                 metrics: LlmMetrics {
-                    ttft_ms: Some(5),
-                    duration_ms: 25,
+                    ttft_ms: Some(5.0),
+                    duration_ms: 25.0,
                     input_tokens: Some(10),
                     output_tokens: Some(20),
                     total_tokens: Some(30),
@@ -436,6 +450,25 @@ mod tests {
                             "outputTokens": 20, "totalTokens": 30, "tokensPerSecond": 1000.0}
             }}),
         );
+        // Below a millisecond: fractions, and whole values stay integers.
+        let fast = LlmMetrics {
+            ttft_ms: Some(0.125),
+            duration_ms: 0.4,
+            output_tokens: Some(2),
+            tokens_per_second: Some(7272.727),
+            queue_ms: Some(0.0),
+            ..LlmMetrics::default()
+        };
+        let wire = serde_json::to_string(&fast).expect("serializable");
+        assert_eq!(
+            wire,
+            r#"{"ttftMs":0.125,"durationMs":0.4,"outputTokens":2,"tokensPerSecond":7272.727,"queueMs":0}"#
+        );
+        let back: LlmMetrics = serde_json::from_str(&wire).expect("parses");
+        assert_eq!(back, fast);
+        let whole: LlmMetrics =
+            serde_json::from_str(r#"{"durationMs":25,"ttftMs":5}"#).expect("integers parse");
+        assert_eq!((whole.duration_ms, whole.ttft_ms), (25.0, Some(5.0)));
         check(
             event(RoomEventPayload::LlmError(LlmErrorEvent {
                 request_id: "r1".into(),

@@ -16,6 +16,7 @@ pub mod envelope;
 pub mod error;
 pub mod event;
 pub mod inference;
+mod number;
 pub mod participant;
 pub mod room;
 pub mod runtime;

@@ -10,11 +10,19 @@ pub struct MachineSpecs {
     /// GPU model name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gpu: Option<String>,
-    /// GPU memory in GiB.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// GPU memory in GiB (an integer on the wire when whole, as the original sends it).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "crate::number::option"
+    )]
     pub vram: Option<f64>,
-    /// System memory in GiB.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// System memory in GiB (an integer on the wire when whole, as the original sends it).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "crate::number::option"
+    )]
     pub ram: Option<f64>,
     /// CPU model name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -326,6 +334,25 @@ mod tests {
 
     use super::*;
 
+    #[test]
+    fn whole_sizes_stay_integers_on_the_wire() {
+        let specs = MachineSpecs {
+            gpu: Some("RTX 4090".into()),
+            vram: Some(24.0),
+            ram: Some(64.0),
+            cpu: None,
+        };
+        assert_eq!(
+            serde_json::to_string(&specs).expect("serializable"),
+            r#"{"gpu":"RTX 4090","vram":24,"ram":64}"#
+        );
+        let half: MachineSpecs = serde_json::from_str(r#"{"ram": 7.5}"#).expect("parses");
+        assert_eq!(
+            serde_json::to_string(&half).expect("serializable"),
+            r#"{"ram":7.5}"#
+        );
+    }
+
     fn summary() -> ParticipantSummary {
         ParticipantSummary {
             id: "alice".into(),
@@ -360,7 +387,7 @@ mod tests {
                 "id": "alice", "nickname": "Alice", "model": "llama3",
                 "endpoint": "http://localhost:11434",
                 "config": {"hasInstructions": false},
-                "specs": {"ram": 16.0, "cpu": "Ryzen"},
+                "specs": {"ram": 16, "cpu": "Ryzen"},
                 "capabilities": {"openResponses": "unsupported", "chatCompletions": "supported"},
                 "connection": {"kind": "tunnel", "connected": false, "lastTunnelSeenAt": null},
                 "status": "offline",

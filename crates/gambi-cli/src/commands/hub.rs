@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use etcetera::BaseStrategy;
-use gambi_hub::{Hub, HubConfig, Storage};
+use gambi_hub::{CorsOrigins, Hub, HubConfig, Storage};
 use gambi_protocol as proto;
 use serde::Serialize;
 use serde_json::json;
@@ -26,6 +26,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::Context;
 use crate::cli::ServeArgs;
+use crate::config::ServeConfig;
 use crate::error::{CliError, Exit};
 use crate::signal::Signals;
 
@@ -107,13 +108,13 @@ pub(crate) fn default_db_path() -> Result<PathBuf, CliError> {
 }
 
 /// Runs `gambi hub serve`.
-pub(crate) async fn serve(args: ServeArgs, ctx: &Context) -> anyhow::Result<()> {
+pub(crate) async fn serve(mut args: ServeArgs, ctx: &Context) -> anyhow::Result<()> {
     let serve_env = ctx
         .env
         .as_ref()
         .map(|env| env.serve.clone())
         .unwrap_or_default();
-    let db = match (args.ephemeral, args.db) {
+    let db = match (args.ephemeral, args.db.take()) {
         (true, _) => None,
         (false, Some(path)) => Some(path),
         (false, None) => Some(default_db_path()?),
@@ -121,7 +122,8 @@ pub(crate) async fn serve(args: ServeArgs, ctx: &Context) -> anyhow::Result<()> 
     let plan = Plan {
         host: args
             .host
-            .or(serve_env.host)
+            .take()
+            .or(serve_env.host.clone())
             .unwrap_or_else(|| proto::DEFAULT_HUB_HOST.to_owned()),
         port: args
             .port
@@ -132,6 +134,8 @@ pub(crate) async fn serve(args: ServeArgs, ctx: &Context) -> anyhow::Result<()> 
     let out = ctx.out;
 
     if args.dry_run {
+        // The settings are checked even when nothing starts.
+        hub_config(args, &serve_env, Storage::Memory)?;
         if out.is_text() {
             let storage = plan
                 .db
@@ -147,17 +151,11 @@ pub(crate) async fn serve(args: ServeArgs, ctx: &Context) -> anyhow::Result<()> 
         return Ok(());
     }
 
-    let config = HubConfig {
-        storage: match &plan.db {
-            Some(path) => Storage::File(path.clone()),
-            None => Storage::Memory,
-        },
-        admin_token: args.admin_token.filter(|token| !token.is_empty()),
-        queue_size: args.queue_size,
-        queue_timeout: Duration::from_secs(args.queue_timeout),
-        failover: !args.no_failover,
-        ..HubConfig::default()
+    let storage = match &plan.db {
+        Some(path) => Storage::File(path.clone()),
+        None => Storage::Memory,
     };
+    let config = hub_config(args, &serve_env, storage)?;
     if let Some(path) = &plan.db {
         create_parent(path)?;
     }
@@ -213,6 +211,67 @@ pub(crate) async fn serve(args: ServeArgs, ctx: &Context) -> anyhow::Result<()> 
         out.event("stopped", &json!({ "signal": signal }))?;
     }
     Ok(())
+}
+
+/// The hub's settings: each flag, else the config file's serve block, else the default.
+fn hub_config(
+    args: ServeArgs,
+    serve_env: &ServeConfig,
+    storage: Storage,
+) -> Result<HubConfig, CliError> {
+    let defaults = HubConfig::default();
+    let seconds = |flag: Option<u64>,
+                   file: Option<u64>,
+                   key: &str,
+                   default: Duration|
+     -> Result<Duration, CliError> {
+        match flag.or(file) {
+            Some(0) => Err(CliError::usage(
+                format!("serve.{key} in the CLI config must be at least 1 second."),
+                "Fix the config file, or override it with the flag.",
+            )),
+            Some(secs) => Ok(Duration::from_secs(secs)),
+            None => Ok(default),
+        }
+    };
+    let origins = if args.cors_origins.is_empty() {
+        serve_env.cors_origins.clone().unwrap_or_default()
+    } else {
+        args.cors_origins
+    };
+    let cors_origins = CorsOrigins::parse(origins).map_err(|error| {
+        CliError::usage(
+            format!("Invalid --cors-origin: {error}."),
+            "Give each origin as a browser sends it, scheme://host[:port], or * for any.",
+        )
+    })?;
+    Ok(HubConfig {
+        storage,
+        admin_token: args.admin_token.filter(|token| !token.is_empty()),
+        queue_size: args.queue_size,
+        queue_timeout: Duration::from_secs(args.queue_timeout),
+        failover: !args.no_failover,
+        response_start_timeout: seconds(
+            args.response_start_timeout,
+            serve_env.response_start_timeout,
+            "responseStartTimeout",
+            defaults.response_start_timeout,
+        )?,
+        response_idle_timeout: seconds(
+            args.response_idle_timeout,
+            serve_env.response_idle_timeout,
+            "responseIdleTimeout",
+            defaults.response_idle_timeout,
+        )?,
+        remove_offline_after: seconds(
+            args.remove_offline_after,
+            serve_env.remove_offline_after,
+            "removeOfflineAfter",
+            defaults.remove_offline_after,
+        )?,
+        cors_origins,
+        ..defaults
+    })
 }
 
 fn announce_started(ctx: &Context, plan: &Plan, bound: SocketAddr) -> std::io::Result<()> {
@@ -281,6 +340,92 @@ mod tests {
             assert_eq!(plan(host).bind_url(3000), bind_url, "{host}");
             assert_eq!(plan(host).hub_url(3000), hub_url, "{host}");
         }
+    }
+
+    fn config_of(flags: &[&str], file: &ServeConfig) -> Result<HubConfig, CliError> {
+        let mut argv = vec!["gambi", "hub", "serve"];
+        argv.extend_from_slice(flags);
+        let cli = <crate::cli::Cli as clap::Parser>::try_parse_from(argv).expect("valid flags");
+        let crate::cli::Command::Hub(crate::cli::HubCommand::Serve(args)) = cli.command else {
+            unreachable!("hub serve parses as hub serve");
+        };
+        hub_config(args, file, Storage::Memory)
+    }
+
+    #[test]
+    fn settings_come_from_flags_then_the_config_file_then_defaults() {
+        let secs = Duration::from_secs;
+        let none = ServeConfig::default();
+        let config = config_of(&[], &none).expect("defaults");
+        assert_eq!(config.response_start_timeout, secs(300));
+        assert_eq!(config.response_idle_timeout, secs(120));
+        assert_eq!(config.remove_offline_after, secs(600));
+        assert_eq!(config.cors_origins, CorsOrigins::Any);
+
+        let file = ServeConfig {
+            response_start_timeout: Some(90),
+            response_idle_timeout: Some(30),
+            remove_offline_after: Some(3600),
+            cors_origins: Some(vec!["http://localhost:5173".into()]),
+            ..ServeConfig::default()
+        };
+        let config = config_of(&[], &file).expect("from the file");
+        assert_eq!(config.response_start_timeout, secs(90));
+        assert_eq!(config.response_idle_timeout, secs(30));
+        assert_eq!(config.remove_offline_after, secs(3600));
+        assert_eq!(
+            config.cors_origins,
+            CorsOrigins::List(vec!["http://localhost:5173".into()])
+        );
+
+        let config = config_of(
+            &[
+                "--response-start-timeout",
+                "600",
+                "--response-idle-timeout",
+                "45",
+                "--remove-offline-after",
+                "60",
+                "--cors-origin",
+                "http://a.test:8080",
+                "--cors-origin",
+                "https://b.test",
+            ],
+            &file,
+        )
+        .expect("flags win");
+        assert_eq!(config.response_start_timeout, secs(600));
+        assert_eq!(config.response_idle_timeout, secs(45));
+        assert_eq!(config.remove_offline_after, secs(60));
+        assert_eq!(
+            config.cors_origins,
+            CorsOrigins::List(vec!["http://a.test:8080".into(), "https://b.test".into()])
+        );
+        let any = config_of(&["--cors-origin", "*"], &file).expect("any");
+        assert_eq!(any.cors_origins, CorsOrigins::Any);
+    }
+
+    #[test]
+    fn bad_settings_are_usage_errors() {
+        let error = config_of(
+            &["--cors-origin", "localhost:5173"],
+            &ServeConfig::default(),
+        )
+        .expect_err("not an origin");
+        assert_eq!(error.exit, Exit::Usage);
+        assert!(
+            error.message.starts_with("Invalid --cors-origin: "),
+            "{error:?}"
+        );
+        let zero = ServeConfig {
+            response_idle_timeout: Some(0),
+            ..ServeConfig::default()
+        };
+        let error = config_of(&[], &zero).expect_err("zero seconds");
+        assert_eq!(
+            error.message,
+            "serve.responseIdleTimeout in the CLI config must be at least 1 second."
+        );
     }
 
     #[test]

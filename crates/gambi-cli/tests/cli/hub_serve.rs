@@ -276,6 +276,50 @@ async fn bad_flags_exit_2_and_a_busy_port_exits_3() {
     }
     let run = sandbox.run(&["hub", "serve", "--port", "70000"]).await;
     assert!(run.stderr.contains("Invalid port '70000'"), "{run:?}");
+    for args in [
+        &["hub", "serve", "--response-start-timeout", "0"][..],
+        &["hub", "serve", "--response-idle-timeout", "soon"],
+        &["hub", "serve", "--remove-offline-after", "-5"],
+    ] {
+        let run = sandbox.run(args).await;
+        assert_eq!(run.code, Some(2), "{args:?}: {run:?}");
+    }
+    let run = sandbox
+        .run(&[
+            "hub",
+            "serve",
+            "--dry-run",
+            "--cors-origin",
+            "localhost:5173",
+        ])
+        .await;
+    let stderr = run.failed(2);
+    assert!(
+        stderr[0].starts_with("Error: Invalid --cors-origin: invalid origin \"localhost:5173\""),
+        "{stderr:?}"
+    );
+    let run = sandbox
+        .run(&[
+            "hub",
+            "serve",
+            "--dry-run",
+            "--ephemeral",
+            "--response-start-timeout",
+            "900",
+            "--response-idle-timeout",
+            "60",
+            "--remove-offline-after",
+            "3600",
+            "--cors-origin",
+            "http://localhost:5173",
+            "--format",
+            "text",
+        ])
+        .await;
+    assert_eq!(
+        run.ok_lines(),
+        ["Would start hub on http://0.0.0.0:3000 (database: in memory)."]
+    );
 
     let taken = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -299,4 +343,40 @@ async fn bad_flags_exit_2_and_a_busy_port_exits_3() {
         )),
         "{stderr:?}"
     );
+}
+
+#[tokio::test]
+async fn cors_origins_reach_the_hub() {
+    let sandbox = Sandbox::new();
+    let (hub, started) = serve(
+        &sandbox,
+        &["--ephemeral", "--cors-origin", "http://app.test:8080"],
+    )
+    .await;
+    let url = started["data"]["hubUrl"]
+        .as_str()
+        .expect("a URL")
+        .to_owned();
+    let http = reqwest::Client::new();
+    for (origin, allowed) in [
+        ("http://app.test:8080", Some("http://app.test:8080")),
+        ("http://other.test", None),
+    ] {
+        let response = http
+            .request(reqwest::Method::OPTIONS, format!("{url}/v1/health"))
+            .header("origin", origin)
+            .header("access-control-request-method", "GET")
+            .send()
+            .await
+            .expect("the hub answers");
+        assert_eq!(
+            response
+                .headers()
+                .get("access-control-allow-origin")
+                .and_then(|value| value.to_str().ok()),
+            allowed,
+            "{origin}"
+        );
+    }
+    stop(hub, Signal::SIGINT, "SIGINT").await;
 }

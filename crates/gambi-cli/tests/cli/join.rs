@@ -814,3 +814,40 @@ async fn text_mode_reports_a_lost_tunnel_and_the_retries() {
     assert_eq!(status.code(), Some(0), "{stderr}");
     assert_eq!(rest.last(), Some(&format!("Left room {}.", room.code)));
 }
+
+#[tokio::test]
+async fn the_tunnel_token_never_reaches_the_log_even_at_trace_level() {
+    let hub = TestHub::start().await;
+    let url = hub.url();
+    let room = create_room(&url, "Lab", None).await;
+    let provider = FakeProvider::builder().start().await;
+    let endpoint = provider.base_url();
+    let sandbox = Sandbox::new();
+    let mut args = join_args(&url, &room.code, &endpoint);
+    args.extend(["--format", "ndjson"]);
+    let mut join = sandbox.spawn_with_env(&args, &[("RUST_LOG", "trace")]);
+    expect_event(&mut join, "prepared").await;
+    expect_event(&mut join, "registered").await;
+    expect_event(&mut join, "tunnel_connected").await;
+    join.signal(Signal::SIGINT);
+    let (status, _, stderr) = join.wait().await;
+    assert_eq!(status.code(), Some(0));
+
+    // The libraries did log the tunnel URL; its token is masked every time.
+    let mentions: Vec<&str> = stderr
+        .match_indices("token=")
+        .map(|(at, _)| &stderr[at..])
+        .collect();
+    assert!(
+        !mentions.is_empty(),
+        "the tunnel URL is logged at trace level"
+    );
+    for mention in mentions {
+        assert!(
+            mention.starts_with("token=[redacted]"),
+            "{}",
+            &mention[..mention.len().min(60)]
+        );
+    }
+    hub.stop().await;
+}

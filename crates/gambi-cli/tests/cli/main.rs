@@ -106,7 +106,14 @@ impl Sandbox {
 
     /// Starts `gambi <args>` for reading its output line by line.
     fn spawn(&self, args: &[&str]) -> Running {
-        Running::new(self.command(args).spawn().expect("gambi starts"))
+        self.spawn_with_env(args, &[])
+    }
+
+    /// Starts `gambi <args>` with `env` added, for reading its output line by line.
+    fn spawn_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Running {
+        let mut command = self.command(args);
+        command.envs(env.iter().copied());
+        Running::new(command.spawn().expect("gambi starts"))
     }
 }
 

@@ -400,3 +400,91 @@ async fn get_an_unknown_room_exits_4_and_a_missing_code_exits_2() {
     assert!(run.stderr.contains("--code <CODE>"), "{run:?}");
     hub.stop().await;
 }
+
+/// A hub that answers every request with `status` and `body`, to show what the CLI does
+/// with what a hostile hub sends.
+async fn canned_hub(status: u16, body: serde_json::Value) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("address"));
+    let body = body.to_string();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let body = body.clone();
+            tokio::spawn(async move {
+                let mut request = Vec::new();
+                let mut buffer = [0_u8; 4096];
+                while !request.windows(4).any(|window| window == b"\r\n\r\n") {
+                    match socket.read(&mut buffer).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(read) => request.extend_from_slice(&buffer[..read]),
+                    }
+                }
+                let reply = format!(
+                    "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(reply.as_bytes()).await;
+            });
+        }
+    });
+    url
+}
+
+#[tokio::test]
+async fn control_characters_from_the_hub_are_printed_escaped() {
+    let hostile = "Lab\u{1b}[2J\u{1b}]0;pwned\u{7}\u{9b}31m\r\nfake line";
+    let url = canned_hub(
+        200,
+        json!({
+            "data": {
+                "id": "r1", "code": "ABC234", "name": hostile, "hostId": "h",
+                "createdAt": 0, "passwordProtected": false, "participantCount": 0
+            },
+            "meta": {"requestId": "req\u{1b}[1m"}
+        }),
+    )
+    .await;
+    let sandbox = Sandbox::new();
+    let raw = |text: &str| text.chars().any(|c| c.is_control() && c != '\n');
+    for format in ["text", "json"] {
+        let run = sandbox
+            .run(&[
+                "room", "get", "-H", &url, "--code", "ABC234", "--format", format,
+            ])
+            .await;
+        assert_eq!(run.code, Some(0), "{run:?}");
+        assert!(!raw(&run.stdout), "{format}: {:?}", run.stdout);
+        if format == "text" {
+            assert_eq!(
+                run.ok_lines()[0],
+                r"ABC234  Lab\u{1b}[2J\u{1b}]0;pwned\u{7}\u{9b}31m\r\nfake line"
+            );
+        } else {
+            assert_eq!(
+                run.ok_json()["data"]["name"],
+                hostile,
+                "the JSON is unchanged"
+            );
+        }
+    }
+
+    let url = canned_hub(
+        404,
+        json!({
+            "error": {"code": "ROOM_NOT_FOUND", "message": "No\u{1b}[8m room", "hint": "h\u{7}"},
+            "meta": {"requestId": "r"}
+        }),
+    )
+    .await;
+    let run = sandbox
+        .run(&[
+            "room", "get", "-H", &url, "--code", "ABC234", "--format", "text",
+        ])
+        .await;
+    assert_eq!(run.code, Some(4), "{run:?}");
+    assert!(!raw(&run.stderr), "{:?}", run.stderr);
+    assert!(run.stderr.contains(r"No\u{1b}[8m room"), "{:?}", run.stderr);
+}

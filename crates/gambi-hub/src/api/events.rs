@@ -69,7 +69,7 @@ fn check_limit(hub: &Hub, count: usize) -> Result<(), ApiError> {
     if count > limit {
         return Err(ApiError::new(
             http::StatusCode::SERVICE_UNAVAILABLE,
-            proto::ErrorCode::InternalError,
+            proto::ErrorCode::TooManySubscribers,
             format!("This event stream already has {limit} subscribers."),
             "Close an idle subscription, or retry later.",
         ));

@@ -109,8 +109,11 @@ pub(super) async fn upsert(
 
 /// `DELETE /v1/rooms/{code}/participants/{id}`.
 ///
-/// A live participant can only be removed by its own session; in a protected room a
-/// stale one needs its session credential or the room password.
+/// A live participant can only be removed by its own session. In a protected room a stale
+/// one needs its session credential or the room password, unless its tunnel closed a
+/// moment ago: the original runtime leaves by closing its tunnel and sending this `DELETE`
+/// without either, and the tunnel that just closed is proof enough that the leave is its
+/// own (as it is in open rooms), so no offline ghost stays behind.
 pub(super) async fn remove(
     State(hub): State<Hub>,
     Path((code, id)): Path<(String, String)>,
@@ -121,21 +124,21 @@ pub(super) async fn remove(
     if !room.has_participant(&id) {
         return Err(ApiError::participant_not_found());
     }
+    let owner = room.owns(&id, session);
+    if !owner && let Some(tunnel) = room.live_tunnel(&id) {
+        // The original runtime closes its socket and sends this DELETE at once, without a
+        // session credential: give the tunnel a moment to finish closing before calling
+        // the request a conflict with a live session.
+        let _ = tokio::time::timeout(LEAVE_GRACE, tunnel.closed()).await;
+    }
     if room.is_protected()
-        && !room.owns(&id, session)
+        && !owner
+        && !room.tunnel_just_closed(&id, JUST_CLOSED)
         && !hub
             .check_password(&room, crate::web::bearer(&headers))
             .await
     {
         return Err(ApiError::invalid_password());
-    }
-    if !room.owns(&id, session)
-        && let Some(tunnel) = room.live_tunnel(&id)
-    {
-        // The original runtime closes its socket and sends this DELETE at once, without a
-        // session credential: give the tunnel a moment to finish closing before calling
-        // the request a conflict with a live session.
-        let _ = tokio::time::timeout(LEAVE_GRACE, tunnel.closed()).await;
     }
     hub.remove_participant(&room, &id, session)
         .map_err(participant_error)?;
@@ -144,6 +147,10 @@ pub(super) async fn remove(
 
 /// How long a credential-less leave waits for the participant's tunnel to close.
 const LEAVE_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// How recently a tunnel must have closed for a credential-less leave of a protected
+/// room's participant to be taken as its own.
+const JUST_CLOSED: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// `POST /v1/rooms/{code}/participants/{id}/heartbeat`.
 pub(super) async fn heartbeat(

@@ -45,6 +45,12 @@ fn optional_string(
             format!("Field \"{field}\" is longer than {max} characters."),
             format!("Shorten \"{field}\"."),
         )),
+        Some(Value::String(text)) if field != "password" && has_control(text) => {
+            Err(ApiError::invalid(
+                format!("Field \"{field}\" must not contain control characters."),
+                format!("Remove line breaks, tabs and escape sequences from \"{field}\"."),
+            ))
+        }
         Some(Value::String(text)) => Ok(Some(text.clone())),
         Some(_) => Err(ApiError::invalid(
             format!("Field \"{field}\" must be a string."),
@@ -138,6 +144,10 @@ pub(crate) fn registration(value: &Value) -> Result<Registration, ApiError> {
                 errors.field(field, format!("must be at most {MAX_NAME_LEN} characters"));
                 String::new()
             }
+            Some(Value::String(text)) if has_control(text) => {
+                errors.field(field, "must not contain control characters");
+                String::new()
+            }
             Some(Value::String(text)) => text.trim().to_owned(),
             _ => {
                 errors.field(field, "must be a string");
@@ -147,9 +157,12 @@ pub(crate) fn registration(value: &Value) -> Result<Registration, ApiError> {
     };
     let nickname = text("nickname", &mut errors);
     let model = text("model", &mut errors);
-    let endpoint = text("endpoint", &mut errors);
-    if !errors.field_errors.contains_key("endpoint") && !is_absolute_url(&endpoint) {
-        errors.field("endpoint", "must be an absolute http(s) URL");
+    let mut endpoint = text("endpoint", &mut errors);
+    if !errors.field_errors.contains_key("endpoint") {
+        match public_endpoint(&endpoint) {
+            Some(public) => endpoint = public,
+            None => errors.field("endpoint", "must be an absolute http(s) URL"),
+        }
     }
     let password = match body.get("password") {
         None | Some(Value::Null) => None,
@@ -254,14 +267,32 @@ fn capabilities_field(
     capabilities
 }
 
-fn is_absolute_url(text: &str) -> bool {
-    let rest = text
-        .strip_prefix("http://")
-        .or_else(|| text.strip_prefix("https://"));
-    rest.is_some_and(|rest| {
-        let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
-        !host.is_empty() && !host.contains(char::is_whitespace)
-    })
+/// Whether `text` holds a control character (C0, DEL or C1): a terminal escape or a line
+/// break in a name would reach every screen that lists it.
+fn has_control(text: &str) -> bool {
+    text.chars().any(char::is_control)
+}
+
+/// The endpoint as the hub keeps and publishes it: an absolute http(s) URL without its
+/// userinfo, query and fragment, which is where credentials hide
+/// (`http://user:key@host/?api_key=…`). The endpoint is informational (the hub never calls
+/// it), so nothing is lost; the runtime keeps the full URL for itself. `None` when it is
+/// not an absolute http(s) URL.
+fn public_endpoint(text: &str) -> Option<String> {
+    let (scheme, rest) = text.split_once("://")?;
+    if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
+        return None;
+    }
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, after) = rest.split_at(authority_end);
+    let host = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    if host.is_empty() || host.contains(char::is_whitespace) {
+        return None;
+    }
+    let path = after.split(['?', '#']).next().unwrap_or_default();
+    Some(format!("{scheme}://{host}{path}"))
 }
 
 #[cfg(test)]
@@ -351,6 +382,57 @@ mod tests {
         );
         let parsed = registration(&with("maxConcurrency", json!(8))).expect("valid");
         assert_eq!(parsed.max_concurrency, 8);
+    }
+
+    #[test]
+    fn endpoints_are_published_without_credentials() {
+        let check = |input: &str, expected: Option<&str>| {
+            assert_eq!(public_endpoint(input).as_deref(), expected, "{input}");
+        };
+        check("http://localhost:11434", Some("http://localhost:11434"));
+        check(
+            "https://api.example.com/v1/",
+            Some("https://api.example.com/v1/"),
+        );
+        check("http://u:secret@host/?k=v", Some("http://host/"));
+        check(
+            "http://u:s@cret@host:8080/p?k=v#frag",
+            Some("http://host:8080/p"),
+        );
+        check("http://host?api_key=x", Some("http://host"));
+        check("HTTP://[::1]:8080/x#y", Some("HTTP://[::1]:8080/x"));
+        check("http://user@/x", None);
+        check("localhost:11434", None);
+        check("ftp://host", None);
+        check("http://", None);
+        check("http://a b", None);
+    }
+
+    #[test]
+    fn names_with_control_characters_are_refused_naming_the_field() {
+        let base = json!({"nickname": "A", "model": "m", "endpoint": "http://localhost:11434"});
+        for (field, value) in [
+            ("nickname", "Al\u{1b}[31mice"),
+            ("nickname", "a\nb"),
+            ("model", "m\u{7f}"),
+            ("nickname", "x\u{9b}2J"),
+        ] {
+            let mut body = base.clone();
+            body[field] = json!(value);
+            check_registration_err(
+                body,
+                &format!(
+                    "Invalid participant registration: {field}: must not contain control characters."
+                ),
+            );
+        }
+        check_room_err(
+            json!({"name": "Lab\u{1b}]0;pwned\u{7}"}),
+            "Field \"name\" must not contain control characters.",
+        );
+        assert!(participant_id("a\u{1b}b").is_err());
+        // A password is a secret, not a name: any character goes.
+        assert!(new_room(&json!({"name": "Lab", "password": "a\tb"})).is_ok());
     }
 
     #[test]

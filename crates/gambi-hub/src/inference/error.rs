@@ -170,6 +170,27 @@ impl From<ScheduleError> for InferenceError {
                 };
                 Self::new(status, kind, code, message).param("model")
             }
+            ScheduleError::Offline { wanted } => match wanted {
+                Wanted::Participant(id) => Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "server_error",
+                    code,
+                    format!("Participant '{id}' is not connected. Its runtime must reconnect before it can serve requests."),
+                ),
+                Wanted::Any => Self::new(
+                    StatusCode::NOT_FOUND,
+                    "invalid_request_error",
+                    code,
+                    "No participant in this room is online.",
+                ),
+                Wanted::Model(model) | Wanted::ParticipantOrModel(model) => Self::new(
+                    StatusCode::NOT_FOUND,
+                    "invalid_request_error",
+                    code,
+                    format!("No participant online for model '{model}'. List what is available with GET /models."),
+                ),
+            }
+            .param("model"),
             ScheduleError::QueueFull { retry_after } => {
                 let mut error = Self::new(
                     StatusCode::SERVICE_UNAVAILABLE,

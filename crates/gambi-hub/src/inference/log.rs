@@ -50,7 +50,7 @@ pub(crate) struct RequestLog {
     client_protocol: LlmProtocol,
     provider_protocol: LlmProtocol,
     served: Served,
-    queue_ms: u64,
+    queue_ms: f64,
     attempt: u32,
     started: Instant,
     first_content: Option<Instant>,
@@ -58,8 +58,12 @@ pub(crate) struct RequestLog {
     finished: bool,
 }
 
-fn millis(duration: std::time::Duration) -> u64 {
-    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+/// `duration` in milliseconds, to the microsecond.
+fn millis(duration: std::time::Duration) -> f64 {
+    // Microseconds fit an f64 exactly for any duration a request can take.
+    #[allow(clippy::cast_precision_loss)]
+    let micros = duration.as_micros() as f64;
+    micros / 1000.0
 }
 
 impl RequestLog {
@@ -76,6 +80,7 @@ impl RequestLog {
         attempt: u32,
     ) -> Self {
         let queue_ms = millis(queued);
+        let whole_queue_ms = u64::try_from(queued.as_millis()).unwrap_or(u64::MAX);
         room.publish(proto::RoomEventPayload::LlmRequest(
             proto::event::LlmRequestEvent {
                 request_id: request_id.to_owned(),
@@ -83,7 +88,7 @@ impl RequestLog {
                 model: requested_model.to_owned(),
                 protocol: client_protocol,
                 adapted: client_protocol != provider_protocol,
-                queue_ms: Some(queue_ms),
+                queue_ms: Some(whole_queue_ms),
                 attempt: (attempt > 1).then_some(attempt),
             },
         ));
@@ -130,7 +135,7 @@ impl RequestLog {
     fn metrics(&self, usage: Option<TokenUsage>) -> proto::LlmMetrics {
         let now = Instant::now();
         let first = self.first_content.map(|at| millis(at - self.started));
-        let metrics = Metrics::compute(0, first, millis(now - self.started), usage);
+        let metrics = Metrics::compute(0.0, first, millis(now - self.started), usage);
         let answered = self.answered.map(|at| millis(at - self.started));
         proto::LlmMetrics {
             ttft_ms: metrics.ttft_ms.or(answered),
@@ -269,5 +274,34 @@ impl Drop for Waiting<'_> {
                 None,
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::{Metrics, millis};
+
+    #[test]
+    fn times_keep_their_fractions_of_a_millisecond() {
+        assert_eq!(millis(Duration::from_micros(400)), 0.4);
+        assert_eq!(millis(Duration::from_micros(1_250)), 1.25);
+        assert_eq!(millis(Duration::from_secs(3)), 3000.0);
+        // A 0.4 ms local stream of 4 tokens, first content after 0.1 ms: its duration is
+        // not 0, and its speed is reported.
+        let metrics = Metrics::compute(
+            0.0,
+            Some(millis(Duration::from_micros(100))),
+            millis(Duration::from_micros(400)),
+            Some(crate::adapter::usage::TokenUsage {
+                input_tokens: Some(2),
+                output_tokens: Some(4),
+                total_tokens: None,
+            }),
+        );
+        assert_eq!(metrics.duration_ms, 0.4);
+        let speed = metrics.tokens_per_second.expect("a speed");
+        assert!((speed - 4.0 / 0.3 * 1000.0).abs() < 1e-6, "{speed}");
     }
 }

@@ -6,10 +6,10 @@ use crate::adapter::usage::TokenUsage;
 /// omitted on the wire by the protocol type the hub copies them into.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub(super) struct Metrics {
-    /// Time from the start of the request to the first content delta.
-    pub ttft_ms: Option<u64>,
-    /// Time from the start of the request to its end.
-    pub duration_ms: u64,
+    /// Time from the start of the request to the first content delta, in ms.
+    pub ttft_ms: Option<f64>,
+    /// Time from the start of the request to its end, in ms.
+    pub duration_ms: f64,
     /// Prompt tokens.
     pub input_tokens: Option<u64>,
     /// Generated tokens.
@@ -21,7 +21,8 @@ pub(super) struct Metrics {
 }
 
 impl Metrics {
-    /// Computes metrics from three instants in milliseconds (any common origin) and the usage.
+    /// Computes metrics from three instants in milliseconds (any common origin, fractions
+    /// kept: a local answer may take less than one) and the usage.
     ///
     /// `tokens_per_second` divides output tokens by the generation time, `duration − ttft`,
     /// which measures how fast the participant generates. The original divided by the whole
@@ -30,17 +31,17 @@ impl Metrics {
     /// whole duration is the generation time. The speed is omitted when the output token count
     /// is unknown or the generation time is zero.
     pub(super) fn compute(
-        started_ms: u64,
-        first_content_ms: Option<u64>,
-        completed_ms: u64,
+        started_ms: f64,
+        first_content_ms: Option<f64>,
+        completed_ms: f64,
         usage: Option<TokenUsage>,
     ) -> Self {
-        let duration_ms = completed_ms.saturating_sub(started_ms);
-        let ttft_ms = first_content_ms.map(|t| t.saturating_sub(started_ms).min(duration_ms));
+        let duration_ms = (completed_ms - started_ms).max(0.0);
+        let ttft_ms = first_content_ms.map(|t| (t - started_ms).clamp(0.0, duration_ms));
         let usage = usage.unwrap_or_default();
-        let generation_ms = duration_ms - ttft_ms.unwrap_or(0);
+        let generation_ms = duration_ms - ttft_ms.unwrap_or(0.0);
         let tokens_per_second = match usage.output_tokens {
-            Some(out) if generation_ms > 0 => Some(out as f64 * 1000.0 / generation_ms as f64),
+            Some(out) if generation_ms > 0.0 => Some(out as f64 * 1000.0 / generation_ms),
             _ => None,
         };
         Self {
@@ -71,10 +72,10 @@ mod tests {
         let cases = [
             // Stream: ttft 200 ms, generation 800 ms for 40 tokens -> 50 tok/s.
             (
-                (1_000, Some(1_200), 2_000, u(Some(10), Some(40), None)),
+                (1_000.0, Some(1_200.0), 2_000.0, u(Some(10), Some(40), None)),
                 Metrics {
-                    ttft_ms: Some(200),
-                    duration_ms: 1_000,
+                    ttft_ms: Some(200.0),
+                    duration_ms: 1_000.0,
                     input_tokens: Some(10),
                     output_tokens: Some(40),
                     total_tokens: Some(50),
@@ -83,10 +84,10 @@ mod tests {
             ),
             // Non-stream: no ttft, the whole duration generates.
             (
-                (0, None, 500, u(None, Some(10), Some(30))),
+                (0.0, None, 500.0, u(None, Some(10), Some(30))),
                 Metrics {
                     ttft_ms: None,
-                    duration_ms: 500,
+                    duration_ms: 500.0,
                     input_tokens: None,
                     output_tokens: Some(10),
                     total_tokens: Some(30),
@@ -95,10 +96,10 @@ mod tests {
             ),
             // Content arrived at the very end: no generation time, no speed.
             (
-                (0, Some(500), 500, u(Some(1), Some(1), None)),
+                (0.0, Some(500.0), 500.0, u(Some(1), Some(1), None)),
                 Metrics {
-                    ttft_ms: Some(500),
-                    duration_ms: 500,
+                    ttft_ms: Some(500.0),
+                    duration_ms: 500.0,
                     input_tokens: Some(1),
                     output_tokens: Some(1),
                     total_tokens: Some(2),
@@ -107,11 +108,23 @@ mod tests {
             ),
             // Unknown usage; clock went backwards.
             (
-                (900, Some(950), 800, None),
+                (900.0, Some(950.0), 800.0, None),
                 Metrics {
-                    ttft_ms: Some(0),
-                    duration_ms: 0,
+                    ttft_ms: Some(0.0),
+                    duration_ms: 0.0,
                     ..Metrics::default()
+                },
+            ),
+            // A local stream of 0.4 ms: fractions of a millisecond, and a speed.
+            (
+                (0.0, Some(0.1), 0.4, u(Some(3), Some(3), None)),
+                Metrics {
+                    ttft_ms: Some(0.1),
+                    duration_ms: 0.4,
+                    input_tokens: Some(3),
+                    output_tokens: Some(3),
+                    total_tokens: Some(6),
+                    tokens_per_second: Some(3.0 * 1000.0 / (0.4 - 0.1)),
                 },
             ),
         ];

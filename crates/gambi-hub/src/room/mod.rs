@@ -23,6 +23,7 @@ use crate::scheduler::{Scheduler, SchedulerConfig};
 use crate::store::RoomRecord;
 use crate::tunnel::TunnelHandle;
 
+pub(crate) use participant::Expiry;
 use participant::Participant;
 pub(crate) use roster::{ParticipantError, Registration};
 pub(crate) use target::Target;

@@ -6,6 +6,7 @@
 
 use gambi_protocol as proto;
 
+use crate::scheduler::Presence;
 use crate::tunnel::TunnelHandle;
 
 /// A participant as the hub knows it.
@@ -39,6 +40,33 @@ pub(super) struct Participant {
     pub(super) session_token: String,
     /// Whether `participant.offline` was announced since the last heartbeat.
     pub(super) offline_announced: bool,
+    /// Whether a tunnel was ever attached to this registration.
+    pub(super) ever_attached: bool,
+    /// Since when it has had no tunnel (its registration, or the loss of its last tunnel);
+    /// `None` while a tunnel is attached.
+    pub(super) detached_since: Option<i64>,
+    /// What the scheduler was last told of its presence, so that the sweep tells it only
+    /// of changes.
+    pub(super) told: std::cell::Cell<Presence>,
+}
+
+/// How long participants without a tunnel are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Expiry {
+    /// A registration that never attached a tunnel is dropped after this long (the
+    /// lifetime of its tunnel token: it cannot attach later without registering again).
+    pub(crate) unattached_ms: i64,
+    /// A participant that had a tunnel and lost it is removed after this long.
+    pub(crate) offline_ms: i64,
+}
+
+/// Why a participant was removed by the sweep.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Expired {
+    /// It registered but never opened its tunnel.
+    NeverAttached,
+    /// It lost its tunnel and did not come back.
+    Offline,
 }
 
 impl Participant {
@@ -58,6 +86,41 @@ impl Participant {
     /// Whether requests may be routed here (tunnel open, heartbeats fresh).
     pub(super) fn available(&self, now_ms: i64) -> bool {
         self.connected() && !self.stale(now_ms)
+    }
+
+    /// How the scheduler should treat it: available; reconnecting (its tunnel is up but
+    /// its heartbeats lapsed, or its tunnel dropped within the liveness window, so requests
+    /// for it may wait); or offline (requests for it fail at once).
+    pub(super) fn presence(&self, now_ms: i64) -> Presence {
+        let window = i64::try_from(proto::PARTICIPANT_TIMEOUT.as_millis()).unwrap_or(i64::MAX);
+        let connected = self.connected();
+        if connected && !self.stale(now_ms) {
+            Presence::Available
+        } else if connected
+            || (self.ever_attached
+                && self
+                    .detached_since
+                    .is_none_or(|since| now_ms.saturating_sub(since) <= window))
+        {
+            Presence::Reconnecting
+        } else {
+            Presence::Offline
+        }
+    }
+
+    /// Whether the sweep should remove it now. A participant with a tunnel (even one whose
+    /// heartbeats stopped) is never expired: only its session may remove it.
+    pub(super) fn expired(&self, now_ms: i64, expiry: Expiry) -> Option<Expired> {
+        let since = self.detached_since?;
+        if self.tunnel.is_some() {
+            return None;
+        }
+        let (limit, why) = if self.ever_attached {
+            (expiry.offline_ms, Expired::Offline)
+        } else {
+            (expiry.unattached_ms, Expired::NeverAttached)
+        };
+        (now_ms.saturating_sub(since) > limit).then_some(why)
     }
 
     /// The derived routing status, given how many requests it serves right now.

@@ -7,8 +7,10 @@
 use gambi_protocol as proto;
 use tracing::{info, warn};
 
+use super::participant::{Expired, Expiry};
 use super::{Participant, Room};
 use crate::password::constant_time_eq;
+use crate::scheduler::Presence;
 use crate::tunnel::{TunnelFailure, TunnelHandle};
 
 /// What a participant registration carries after validation.
@@ -101,6 +103,7 @@ impl Room {
                     existing.session_token = new_secret();
                     if let Some(tunnel) = existing.tunnel.take() {
                         tunnel.close(proto::CLOSE_SUPERSEDED, TunnelFailure::Superseded);
+                        existing.detached_since = Some(now);
                     }
                 }
                 existing.nickname = registration.nickname;
@@ -135,6 +138,9 @@ impl Room {
                         tunnel: None,
                         session_token: new_secret(),
                         offline_announced: false,
+                        ever_attached: false,
+                        detached_since: Some(now),
+                        told: std::cell::Cell::new(Presence::Offline),
                     },
                 );
             }
@@ -167,6 +173,21 @@ impl Room {
         self.lock()
             .get(id)
             .is_some_and(|participant| participant.owned_by(session_token))
+    }
+
+    /// Whether the participant's tunnel closed less than `window` ago, or is closing now.
+    pub(crate) fn tunnel_just_closed(&self, id: &str, window: std::time::Duration) -> bool {
+        let now = self.now_ms();
+        let window = i64::try_from(window.as_millis()).unwrap_or(i64::MAX);
+        self.lock().get(id).is_some_and(|participant| {
+            match (&participant.tunnel, participant.detached_since) {
+                (Some(tunnel), _) => tunnel.is_closed(),
+                (None, Some(since)) => {
+                    participant.ever_attached && now.saturating_sub(since) <= window
+                }
+                (None, None) => false,
+            }
+        })
     }
 
     /// The participant's tunnel, if it is open.
@@ -234,6 +255,8 @@ impl Room {
             info!(room = %self.code(), participant = %id, "superseding older tunnel");
             old.close(proto::CLOSE_SUPERSEDED, TunnelFailure::Superseded);
         }
+        participant.ever_attached = true;
+        participant.detached_since = None;
         participant.updated_at = now;
         self.changed(participant, now);
         true
@@ -252,6 +275,7 @@ impl Room {
             .is_some_and(|tunnel| tunnel.session_id() == session_id)
         {
             participant.tunnel = None;
+            participant.detached_since = Some(now);
             participant.updated_at = now;
             self.changed(participant, now);
         }
@@ -274,10 +298,41 @@ impl Room {
         }
     }
 
-    /// Announces participants that missed their heartbeats (`participant.offline`, once).
-    pub(crate) fn sweep(&self, now: i64) {
+    /// Removes participants without a tunnel for longer than `expiry` allows
+    /// (`participant.left`), and announces participants that missed their heartbeats
+    /// (`participant.offline`, once). Returns the ids removed.
+    pub(crate) fn sweep(&self, now: i64, expiry: Expiry) -> Vec<String> {
         let mut participants = self.lock();
+        let expired: Vec<(String, Expired)> = participants
+            .values()
+            .filter_map(|participant| {
+                participant
+                    .expired(now, expiry)
+                    .map(|why| (participant.id.clone(), why))
+            })
+            .collect();
+        for (id, why) in &expired {
+            participants.shift_remove(id);
+            self.scheduler.remove(id);
+            match why {
+                Expired::NeverAttached => {
+                    info!(room = %self.code(), participant = %id, "registration dropped: its tunnel never attached");
+                }
+                Expired::Offline => {
+                    info!(room = %self.code(), participant = %id, "participant removed after being offline too long");
+                }
+            }
+            self.publish(proto::RoomEventPayload::ParticipantLeft(
+                proto::event::ParticipantRef {
+                    participant_id: id.clone(),
+                },
+            ));
+        }
         for participant in participants.values_mut() {
+            if !participant.connected() && participant.presence(now) != participant.told.get() {
+                // A participant reconnecting for longer than the liveness window is offline.
+                self.set_available(participant, now);
+            }
             if participant.stale(now) && !participant.offline_announced {
                 participant.offline_announced = true;
                 self.set_available(participant, now);
@@ -289,12 +344,14 @@ impl Room {
                 ));
             }
         }
+        expired.into_iter().map(|(id, _)| id).collect()
     }
 
-    /// Tells the scheduler whether `participant` may get requests now.
+    /// Tells the scheduler whether `participant` may get requests now, or soon.
     fn set_available(&self, participant: &Participant, now: i64) {
-        self.scheduler
-            .set_available(&participant.id, participant.available(now));
+        let presence = participant.presence(now);
+        participant.told.set(presence);
+        self.scheduler.set_presence(&participant.id, presence);
     }
 
     /// [`Room::set_available`], then `participant.updated` with the new summary.

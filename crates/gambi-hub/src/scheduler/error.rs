@@ -30,6 +30,14 @@ pub enum ScheduleError {
         /// (a failover that ran out of candidates), false when none is registered at all.
         excluded: bool,
     },
+    /// Participants that could serve the request are registered, but none is connected or
+    /// reconnecting (the hub answers 503 for a participant, 404 for a model, as the
+    /// original does).
+    #[error("{}", offline_message(wanted))]
+    Offline {
+        /// What was asked for.
+        wanted: Wanted,
+    },
     /// The request would have to wait and the room's queue is full (the hub answers 503).
     #[error("all participants are busy and the queue is full; retry in {}s", retry_after.as_secs())]
     QueueFull {
@@ -56,10 +64,24 @@ impl ScheduleError {
                 ..
             } => proto::ErrorCode::ParticipantNotFound,
             Self::NoMatch { .. } => proto::ErrorCode::ModelNotFound,
+            Self::Offline {
+                wanted: Wanted::Participant(_),
+            } => proto::ErrorCode::ParticipantTunnelNotConnected,
+            Self::Offline { .. } => proto::ErrorCode::NoParticipantOnline,
             Self::QueueFull { .. } => proto::ErrorCode::QueueFull,
             Self::QueueTimeout { .. } => proto::ErrorCode::QueueTimeout,
             Self::Closed => proto::ErrorCode::RoomNotFound,
         }
+    }
+}
+
+fn offline_message(wanted: &Wanted) -> String {
+    match wanted {
+        Wanted::Any => "no participant in this room is online".into(),
+        Wanted::Model(name) | Wanted::ParticipantOrModel(name) => {
+            format!("no participant online for model '{name}'")
+        }
+        Wanted::Participant(id) => format!("participant '{id}' is not connected"),
     }
 }
 
@@ -149,6 +171,18 @@ mod tests {
                 proto::ErrorCode::QueueTimeout,
             ),
             (ScheduleError::Closed, proto::ErrorCode::RoomNotFound),
+            (
+                ScheduleError::Offline {
+                    wanted: Wanted::Participant("a".into()),
+                },
+                proto::ErrorCode::ParticipantTunnelNotConnected,
+            ),
+            (
+                ScheduleError::Offline {
+                    wanted: Wanted::Model("m".into()),
+                },
+                proto::ErrorCode::NoParticipantOnline,
+            ),
         ];
         for (error, code) in cases {
             assert_eq!(error.code(), code, "{error:?}");

@@ -10,6 +10,10 @@
 //! Routing rules, in order of precedence:
 //! - only *available* participants (tunnel connected, heartbeats fresh) get leases, and never
 //!   more leases than they have slots;
+//! - a request waits only while some participant that could serve it is available or
+//!   *reconnecting* (its tunnel dropped moments ago); when every such participant is
+//!   offline it fails at once with [`ScheduleError::Offline`] rather than waiting for the
+//!   queue timeout;
 //! - a participant that recently failed fast several times in a row is *cooling down* and is
 //!   used only when nothing else eligible has a free slot;
 //! - among the rest, the least loaded participant wins (`active / max_concurrency`), ties
@@ -158,6 +162,18 @@ impl LeaseRequest {
     }
 }
 
+/// Whether a participant can take requests, as the hub tells the scheduler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Presence {
+    /// Tunnel connected and heartbeats fresh: it gets leases.
+    Available,
+    /// Not available now, but expected back soon (its tunnel dropped within the liveness
+    /// window): requests for it wait in the queue.
+    Reconnecting,
+    /// Gone: requests that only it could serve fail at once.
+    Offline,
+}
+
 /// One participant as the scheduler sees it, for summaries, `/models` and metrics.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParticipantLoad {
@@ -171,6 +187,8 @@ pub struct ParticipantLoad {
     pub max_concurrency: u32,
     /// Whether it gets new leases (tunnel connected, heartbeats fresh).
     pub available: bool,
+    /// Its presence, of which `available` is the first case.
+    pub presence: Presence,
     /// Whether it is avoided after recent fast failures.
     pub cooling_down: bool,
 }
@@ -244,8 +262,21 @@ impl Scheduler {
     /// heartbeats are fresh). Leases it holds are unaffected and free their slots when
     /// dropped. Unknown ids are ignored.
     pub fn set_available(&self, id: &str, available: bool) {
+        let presence = if available {
+            Presence::Available
+        } else {
+            Presence::Offline
+        };
+        self.set_presence(id, presence);
+    }
+
+    /// Says whether a participant may get new leases, and if not whether requests should
+    /// wait for it ([`Presence::Reconnecting`]) or give up on it ([`Presence::Offline`]).
+    /// Waiters that only offline participants could serve fail at once. Unknown ids are
+    /// ignored.
+    pub fn set_presence(&self, id: &str, presence: Presence) {
         self.shared
-            .mutate(|state, _| state.set_available(id, available));
+            .mutate(|state, _| state.set_presence(id, presence));
     }
 
     /// Forgets a participant. Its running leases end without effect on anyone; requests
@@ -264,7 +295,8 @@ impl Scheduler {
     /// Waits for a slot on a participant that can serve `request`.
     ///
     /// Returns at once with a lease when an eligible participant has a free slot, or with
-    /// [`ScheduleError::NoMatch`] when no registered participant could ever serve it; fails
+    /// [`ScheduleError::NoMatch`] when no registered participant could ever serve it, or
+    /// with [`ScheduleError::Offline`] when those that could are all offline; fails
     /// with [`ScheduleError::QueueFull`] when it would have to wait and the queue is full;
     /// otherwise waits, fairly across clients, up to the configured queue timeout.
     ///

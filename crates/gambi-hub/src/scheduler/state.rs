@@ -17,8 +17,8 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use super::{
-    ClientKey, LeaseRequest, Outcome, ParticipantLoad, Reply, ScheduleError, SchedulerConfig,
-    SchedulerSnapshot, Wanted,
+    ClientKey, LeaseRequest, Outcome, ParticipantLoad, Presence, Reply, ScheduleError,
+    SchedulerConfig, SchedulerSnapshot, Wanted,
 };
 
 /// Time a request is assumed to hold its slot until one has been seen to finish.
@@ -62,7 +62,7 @@ struct Participant {
     model: String,
     max: u32,
     active: u32,
-    available: bool,
+    presence: Presence,
     generation: u64,
     fast_failures: u32,
     cooling_until: Option<Instant>,
@@ -70,7 +70,12 @@ struct Participant {
 
 impl Participant {
     fn has_free_slot(&self) -> bool {
-        self.available && self.active < self.max
+        self.presence == Presence::Available && self.active < self.max
+    }
+
+    /// Whether it may serve soon: it is connected, or reconnecting.
+    fn reachable(&self) -> bool {
+        self.presence != Presence::Offline
     }
 
     fn cooling(&self, now: Instant) -> bool {
@@ -147,7 +152,7 @@ impl State {
                 model: model.to_owned(),
                 max,
                 active: 0,
-                available: false,
+                presence: Presence::Offline,
                 generation: self.next_generation,
                 fast_failures: 0,
                 cooling_until: None,
@@ -155,9 +160,9 @@ impl State {
         );
     }
 
-    pub(super) fn set_available(&mut self, id: &str, available: bool) {
+    pub(super) fn set_presence(&mut self, id: &str, presence: Presence) {
         if let Some(participant) = self.participants.get_mut(id) {
-            participant.available = available;
+            participant.presence = presence;
         }
     }
 
@@ -187,6 +192,9 @@ impl State {
         }
         if let Some(id) = self.pick(&criteria, now) {
             return Ok(Admission::Leased(self.grant(id, request.client, now, now)));
+        }
+        if !self.could_serve_soon(&criteria) {
+            return Err(self.offline(&criteria));
         }
         if self.waiters.len() >= self.config.queue_size {
             let retry_after = self.retry_after();
@@ -268,15 +276,17 @@ impl State {
         let unservable: Vec<u64> = self
             .waiters
             .iter()
-            .filter(|(_, waiter)| self.closed || !self.could_ever_serve(&waiter.criteria))
+            .filter(|(_, waiter)| self.closed || !self.could_serve_soon(&waiter.criteria))
             .map(|(seq, _)| *seq)
             .collect();
         for seq in unservable {
             if let Some(waiter) = self.take_waiter(seq) {
                 let error = if self.closed {
                     ScheduleError::Closed
-                } else {
+                } else if !self.could_ever_serve(&waiter.criteria) {
                     self.no_match(&waiter.criteria)
+                } else {
+                    self.offline(&waiter.criteria)
                 };
                 deliveries.push(Delivery::Fail {
                     reply: waiter.reply,
@@ -379,8 +389,23 @@ impl State {
             .any(|(id, participant)| self.accepts(criteria, id, participant))
     }
 
-    fn no_match(&self, criteria: &Criteria) -> ScheduleError {
-        let wanted = match &criteria.selector {
+    /// Whether some accepted participant is connected or reconnecting.
+    fn could_serve_soon(&self, criteria: &Criteria) -> bool {
+        self.participants.iter().any(|(id, participant)| {
+            participant.reachable() && self.accepts(criteria, id, participant)
+        })
+    }
+
+    /// The error for a request whose participants are registered but none is online.
+    fn offline(&self, criteria: &Criteria) -> ScheduleError {
+        ScheduleError::Offline {
+            wanted: self.wanted(criteria),
+        }
+    }
+
+    /// What `criteria` asks for, in the scheduler's words.
+    fn wanted(&self, criteria: &Criteria) -> Wanted {
+        match &criteria.selector {
             proto::ModelSelector::Any => Wanted::Any,
             proto::ModelSelector::Model(name) => Wanted::Model(name.clone()),
             proto::ModelSelector::IdOrModel(value) => {
@@ -392,7 +417,11 @@ impl State {
                     Wanted::ParticipantOrModel(value.clone())
                 }
             }
-        };
+        }
+    }
+
+    fn no_match(&self, criteria: &Criteria) -> ScheduleError {
+        let wanted = self.wanted(criteria);
         let unrestricted = Criteria {
             selector: criteria.selector.clone(),
             exclude: HashSet::new(),
@@ -504,7 +533,7 @@ impl State {
         let slots: u64 = self
             .participants
             .values()
-            .filter(|participant| participant.available)
+            .filter(|participant| participant.presence == Presence::Available)
             .map(|participant| u64::from(participant.max))
             .sum();
         retry_hint(
@@ -556,7 +585,8 @@ fn load(id: &str, participant: &Participant, now: Instant) -> ParticipantLoad {
         model: participant.model.clone(),
         active: participant.active,
         max_concurrency: participant.max,
-        available: participant.available,
+        available: participant.presence == Presence::Available,
+        presence: participant.presence,
         cooling_down: participant.cooling(now),
     }
 }

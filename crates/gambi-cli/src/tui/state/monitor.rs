@@ -404,8 +404,8 @@ impl RoomMonitor {
         self.totals.tokens += metrics.total_tokens.unwrap_or_else(|| {
             metrics.input_tokens.unwrap_or(0) + metrics.output_tokens.unwrap_or(0)
         });
-        if let Some(ttft) = metrics.ttft_ms {
-            push_bounded(&mut self.totals.ttfts, ttft, TTFT_SAMPLES);
+        if let Some(ttft) = metrics.ttft_ms.filter(|ttft| ttft.is_finite()) {
+            push_bounded(&mut self.totals.ttfts, whole_ms(ttft), TTFT_SAMPLES);
         }
         let attempt = self.running_attempt(&event.request_id);
         if let Some(card) = self.card_mut(&event.participant_id) {
@@ -430,7 +430,7 @@ impl RoomMonitor {
                     participant_id: Some(event.participant_id.clone()),
                     model: event.model.clone(),
                     adapted: event.adapted,
-                    queue_ms: metrics.queue_ms,
+                    queue_ms: metrics.queue_ms.map(whole_ms),
                     outcome,
                 })),
             );
@@ -468,7 +468,11 @@ impl RoomMonitor {
                     participant_id: event.participant_id.clone(),
                     model: event.model.clone(),
                     adapted: event.adapted,
-                    queue_ms: event.metrics.as_ref().and_then(|metrics| metrics.queue_ms),
+                    queue_ms: event
+                        .metrics
+                        .as_ref()
+                        .and_then(|metrics| metrics.queue_ms)
+                        .map(whole_ms),
                     outcome,
                 })),
             );
@@ -524,6 +528,16 @@ fn participant(id: &str, what: Presence) -> Entry {
     Entry::Participant {
         id: id.to_owned(),
         what,
+    }
+}
+
+/// Whole milliseconds, for what the monitor counts and sorts (never negative).
+#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // Rounded, clamped at 0.
+fn whole_ms(ms: f64) -> u64 {
+    if ms.is_finite() {
+        ms.max(0.0).round() as u64
+    } else {
+        0
     }
 }
 
@@ -596,13 +610,13 @@ pub(crate) mod tests {
             adapted: false,
             status: Some(200),
             metrics: LlmMetrics {
-                ttft_ms: Some(ttft),
-                duration_ms: ttft * 4,
+                ttft_ms: Some(ttft as f64),
+                duration_ms: (ttft * 4) as f64,
                 input_tokens: Some(tokens / 2),
                 output_tokens: Some(tokens - tokens / 2),
                 total_tokens: Some(tokens),
                 tokens_per_second: Some(speed),
-                queue_ms: Some(3),
+                queue_ms: Some(3.0),
             },
         })
     }

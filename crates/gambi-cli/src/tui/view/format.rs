@@ -18,12 +18,16 @@ pub(super) fn date_time(at: Millis) -> String {
     text.get(..16).unwrap_or(&text).replacen('T', " ", 1)
 }
 
-/// A duration in milliseconds: `230 ms`, `1.2 s`, `75 s`.
-pub(super) fn millis(ms: u64) -> String {
-    match ms {
-        0..1000 => format!("{ms} ms"),
-        1000..10_000 => format!("{:.1} s", ms as f64 / 1000.0),
-        _ => format!("{} s", ms / 1000),
+/// A duration in milliseconds: `0.4 ms`, `230 ms`, `1.2 s`, `75 s`.
+pub(super) fn millis(ms: f64) -> String {
+    if ms < 10.0 && ms.fract() != 0.0 {
+        format!("{ms:.1} ms")
+    } else if ms < 1000.0 {
+        format!("{ms:.0} ms")
+    } else if ms < 10_000.0 {
+        format!("{:.1} s", ms / 1000.0)
+    } else {
+        format!("{:.0} s", (ms / 1000.0).floor())
     }
 }
 
@@ -79,9 +83,10 @@ mod tests {
         let t = 1_767_225_600_000 + 3_723_000; // 2026-01-01T01:02:03Z
         assert_eq!(clock(t), "01:02:03");
         assert_eq!(date_time(t), "2026-01-01 01:02");
-        assert_eq!(millis(230), "230 ms");
-        assert_eq!(millis(1_250), "1.2 s");
-        assert_eq!(millis(75_000), "75 s");
+        assert_eq!(millis(230.0), "230 ms");
+        assert_eq!(millis(0.4), "0.4 ms");
+        assert_eq!(millis(1_250.0), "1.2 s");
+        assert_eq!(millis(75_000.0), "75 s");
         assert_eq!(ago(t, t + 5), "now");
         assert_eq!(ago(t + 12_000, t), "12 s ago");
         assert_eq!(ago(t + 180_000, t), "3 min ago");

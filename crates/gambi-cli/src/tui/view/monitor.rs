@@ -164,7 +164,12 @@ fn summary(room: &RoomMonitor, now: Millis) -> Line<'static> {
         Span::raw(" · tokens "),
         Span::raw(count(totals.tokens)).bold(),
         Span::raw(" · p50 TTFT "),
-        Span::raw(totals.p50_ttft().map_or_else(|| "–".to_owned(), millis)).bold(),
+        Span::raw(
+            totals
+                .p50_ttft()
+                .map_or_else(|| "–".to_owned(), |ms| millis(ms as f64)),
+        )
+        .bold(),
     ]);
     if totals.cancelled > 0 {
         spans.push(Span::raw(format!(
@@ -386,7 +391,7 @@ fn log_row<'a>(room: &'a RoomMonitor, entry: &'a LogEntry, wide: bool) -> Row<'a
         }));
         cells.push(Cell::from(
             row.and_then(|row| row.queue_ms)
-                .map(millis)
+                .map(|ms| millis(ms as f64))
                 .unwrap_or_default(),
         ));
     }

@@ -1,0 +1,181 @@
+//! Logs: to stderr (or, for `gambi tui`, which owns the terminal, to its `--log-file` or
+//! nowhere), filtered by `--verbose` or `RUST_LOG`, with secrets masked.
+//!
+//! The participant's tunnel URL carries its single-use bootstrap token as `?token=…`, as
+//! the original protocol wants, and the WebSocket and HTTP libraries log the URLs they
+//! contact at `debug` and `trace` (tungstenite writes the whole handshake request). Our own
+//! code never logs the token, but theirs cannot be told not to, so every log line passes
+//! through [`redact`] on its way to stderr.
+
+use std::fs::File;
+use std::io::{self, IsTerminal, Write};
+use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::MakeWriter;
+
+/// Where log lines go.
+#[derive(Debug)]
+pub(crate) enum Destination<'a> {
+    /// Standard error.
+    Stderr,
+    /// Appended to this file.
+    File(&'a Path),
+    /// Nowhere.
+    Nowhere,
+}
+
+/// Starts logging: warnings by default, debug details with `verbose`, or whatever
+/// `rust_log` (`RUST_LOG`) asks for.
+pub(crate) fn init(
+    verbose: bool,
+    rust_log: Option<String>,
+    destination: Destination<'_>,
+) -> io::Result<()> {
+    let filter = match rust_log {
+        Some(directives) if !directives.trim().is_empty() => EnvFilter::new(directives),
+        _ if verbose => EnvFilter::new("debug,hyper=info,hyper_util=info,h2=info,rustls=info"),
+        _ => EnvFilter::new("warn"),
+    };
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match destination {
+        Destination::Stderr => builder
+            .with_writer(RedactingSink(Sink::Stderr))
+            .with_ansi(io::stderr().is_terminal())
+            .init(),
+        Destination::File(path) => {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)?;
+            builder
+                .with_writer(RedactingSink(Sink::File(Arc::new(Mutex::new(file)))))
+                .with_ansi(false)
+                .init();
+        }
+        Destination::Nowhere => {}
+    }
+    Ok(())
+}
+
+/// Query parameters whose values are secrets.
+const SECRET_PARAMS: [&str; 1] = ["token="];
+
+/// What a secret's value is replaced with.
+const MASK: &str = "[redacted]";
+
+/// `line` with the value of every `token=` parameter masked. A value ends where a URL
+/// query value or a quoted log field would: at `&`, `#`, whitespace, a quote, a
+/// backslash or a closing bracket.
+pub(crate) fn redact(line: &str) -> std::borrow::Cow<'_, str> {
+    let lower = line.to_ascii_lowercase();
+    if !SECRET_PARAMS.iter().any(|param| lower.contains(param)) {
+        return std::borrow::Cow::Borrowed(line);
+    }
+    let mut out = String::with_capacity(line.len());
+    let mut rest = 0;
+    let mut search = 0;
+    while let Some(found) = SECRET_PARAMS
+        .iter()
+        .filter_map(|param| {
+            lower[search..]
+                .find(param)
+                .map(|at| (search + at, param.len()))
+        })
+        .min()
+    {
+        let (at, len) = found;
+        let value_start = at + len;
+        let value_end = line[value_start..]
+            .find(|c: char| {
+                matches!(
+                    c,
+                    '&' | '#' | '"' | '\'' | '\\' | ')' | ']' | '>' | ',' | ';'
+                ) || c.is_whitespace()
+            })
+            .map_or(line.len(), |end| value_start + end);
+        out.push_str(&line[rest..value_start]);
+        if value_end > value_start {
+            out.push_str(MASK);
+        }
+        rest = value_end;
+        search = value_end.max(value_start);
+    }
+    out.push_str(&line[rest..]);
+    std::borrow::Cow::Owned(out)
+}
+
+/// Where a [`Redacting`] writer writes.
+#[derive(Clone)]
+enum Sink {
+    Stderr,
+    File(Arc<Mutex<File>>),
+}
+
+/// Makes [`Redacting`] writers to its sink.
+struct RedactingSink(Sink);
+
+impl<'a> MakeWriter<'a> for RedactingSink {
+    type Writer = Redacting;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        Redacting(Vec::new(), self.0.clone())
+    }
+}
+
+/// Collects one log event and writes it masked when dropped (the formatter writes each
+/// event through a fresh writer).
+struct Redacting(Vec<u8>, Sink);
+
+impl Write for Redacting {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        self.0.extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for Redacting {
+    fn drop(&mut self) {
+        let text = String::from_utf8_lossy(&self.0);
+        let line = redact(&text);
+        // Nothing useful can be done when the log's own destination fails.
+        let _ = match &self.1 {
+            Sink::Stderr => io::stderr().lock().write_all(line.as_bytes()),
+            Sink::File(file) => file
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .write_all(line.as_bytes()),
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_masked_wherever_they_appear() {
+        let check = |line: &str, expected: &str| assert_eq!(redact(line), expected, "{line}");
+        check("nothing to hide", "nothing to hide");
+        check(
+            "Trying to contact ws://h:3000/v1/rooms/A/participants/b/tunnel?token=1f2e-3d at 127.0.0.1:3000...",
+            "Trying to contact ws://h:3000/v1/rooms/A/participants/b/tunnel?token=[redacted] at 127.0.0.1:3000...",
+        );
+        check(
+            r#"Request: "GET /t?token=abc HTTP/1.1\r\nHost: h\r\n""#,
+            r#"Request: "GET /t?token=[redacted] HTTP/1.1\r\nHost: h\r\n""#,
+        );
+        check(
+            "u?a=1&token=x&TOKEN=y#f",
+            "u?a=1&token=[redacted]&TOKEN=[redacted]#f",
+        );
+        check("url=\"/t?token=q\"", "url=\"/t?token=[redacted]\"");
+        check("token=", "token=");
+        check("end token=zz", "end token=[redacted]");
+    }
+}
