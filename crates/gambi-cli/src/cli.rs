@@ -159,6 +159,12 @@ pub(crate) struct ServeArgs {
     #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
     pub(crate) response_idle_timeout: Option<u64>,
 
+    /// On SIGINT or SIGTERM, how many seconds requests in flight get to finish before they
+    /// are ended (new ones are refused at once); 0 ends them at once [default: the config
+    /// file's serve.shutdownGrace, else 10]
+    #[arg(long, value_name = "SECONDS")]
+    pub(crate) shutdown_grace: Option<u64>,
+
     /// Remove a participant that lost its tunnel after this many seconds offline
     /// [default: the config file's serve.removeOfflineAfter, else 600 (10 minutes)]
     #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]

@@ -11,7 +11,7 @@
 //!                      "noSpecs": false,
 //!                      "serve": { "host": "0.0.0.0", "port": 3000,
 //!                                 "responseStartTimeout": 300, "responseIdleTimeout": 120,
-//!                                 "removeOfflineAfter": 600,
+//!                                 "removeOfflineAfter": 600, "shutdownGrace": 10,
 //!                                 "corsOrigins": ["http://localhost:5173"] } } } }
 //! ```
 //!
@@ -86,6 +86,8 @@ pub(crate) struct ServeConfig {
     pub(crate) response_idle_timeout: Option<u64>,
     /// Seconds a participant without its tunnel stays listed.
     pub(crate) remove_offline_after: Option<u64>,
+    /// Seconds requests in flight get to finish once shutdown begins.
+    pub(crate) shutdown_grace: Option<u64>,
     /// Web origins allowed to call the hub from a browser.
     pub(crate) cors_origins: Option<Vec<String>>,
 }
@@ -192,6 +194,7 @@ mod tests {
                 response_start_timeout: Some(90),
                 response_idle_timeout: Some(30),
                 remove_offline_after: None,
+                shutdown_grace: None,
                 cors_origins: Some(vec!["http://localhost:5173".into()]),
             }
         );

@@ -19,7 +19,9 @@ pub struct HubConfig {
     pub storage: Storage,
     /// Largest request body accepted on the management plane.
     pub max_management_body: usize,
-    /// Largest request body accepted on the inference plane.
+    /// Largest request body accepted on the inference plane. Whatever the setting, a request
+    /// that does not fit in one tunnel message once framed ([`gambi_protocol::MAX_TUNNEL_REQUEST`])
+    /// is refused with `413` rather than sent to break a participant's tunnel.
     pub max_inference_body: usize,
     /// Largest WebSocket message accepted from a participant tunnel.
     pub max_tunnel_message: usize,
@@ -64,6 +66,10 @@ pub struct HubConfig {
     pub remove_offline_after: Duration,
     /// Which web origins browsers let call the hub.
     pub cors_origins: CorsOrigins,
+    /// Once shutdown begins, how long requests in flight get to finish before they are
+    /// ended with `HUB_SHUTTING_DOWN` and the tunnels closed. New requests are refused at
+    /// once.
+    pub shutdown_grace: Duration,
 }
 
 /// The origins whose pages a browser lets call the hub (CORS).
@@ -166,7 +172,7 @@ impl Default for HubConfig {
         Self {
             storage: Storage::Memory,
             max_management_body: 1024 * 1024,
-            max_inference_body: 32 * 1024 * 1024,
+            max_inference_body: gambi_protocol::MAX_TUNNEL_REQUEST,
             max_tunnel_message: 64 * 1024 * 1024,
             max_pending_per_tunnel: 1024,
             stream_buffer: 1024 * 1024,
@@ -187,6 +193,7 @@ impl Default for HubConfig {
             tls: false,
             remove_offline_after: Duration::from_secs(10 * 60),
             cors_origins: CorsOrigins::Any,
+            shutdown_grace: Duration::from_secs(10),
         }
     }
 }
@@ -218,6 +225,7 @@ impl std::fmt::Debug for HubConfig {
             .field("tls", &self.tls)
             .field("remove_offline_after", &self.remove_offline_after)
             .field("cors_origins", &self.cors_origins)
+            .field("shutdown_grace", &self.shutdown_grace)
             .finish()
     }
 }

@@ -79,6 +79,9 @@ struct HubInner {
     tokens: Mutex<TokenStore>,
     passwords: PasswordHasherPool,
     shutdown: CancellationToken,
+    /// Cancelled once the shutdown grace is over: what still runs is ended.
+    stop: CancellationToken,
+    in_flight: Arc<InFlight>,
     tracker: TaskTracker,
     malformed_frames: Arc<AtomicU64>,
     buffered: Arc<BufferGauge>,
@@ -144,6 +147,8 @@ impl Hub {
                 tokens: Mutex::new(TokenStore::new(proto::TUNNEL_TOKEN_TTL)),
                 passwords: PasswordHasherPool::default(),
                 shutdown,
+                stop: CancellationToken::new(),
+                in_flight: Arc::default(),
                 tracker: TaskTracker::new(),
                 malformed_frames: Arc::new(AtomicU64::new(0)),
                 buffered: Arc::default(),
@@ -163,9 +168,30 @@ impl Hub {
         self.inner.clock
     }
 
-    /// The hub-wide shutdown signal.
+    /// The hub-wide shutdown signal: from then on the hub takes no new requests.
     pub(crate) fn shutdown_token(&self) -> &CancellationToken {
         &self.inner.shutdown
+    }
+
+    /// Cancelled when the shutdown grace is over: tunnels close, and requests still in
+    /// flight end.
+    pub(crate) fn stop_token(&self) -> &CancellationToken {
+        &self.inner.stop
+    }
+
+    /// Whether shutdown has begun.
+    pub(crate) fn is_shutting_down(&self) -> bool {
+        self.inner.shutdown.is_cancelled()
+    }
+
+    /// Counts an inference request in flight until the guard is dropped.
+    pub(crate) fn request_in_flight(&self) -> InFlightGuard {
+        self.inner.in_flight.enter()
+    }
+
+    /// Resolves once no inference request is in flight. Cancel safe.
+    pub(crate) async fn requests_done(&self) {
+        self.inner.in_flight.idle().await;
     }
 
     /// Owner of every task the hub spawns.
@@ -393,7 +419,7 @@ impl Hub {
             room_code: room.code().to_owned(),
             participant_id: id.to_owned(),
             clock: self.inner.clock,
-            shutdown: self.inner.shutdown.child_token(),
+            shutdown: self.inner.stop.child_token(),
             max_pending: config.max_pending_per_tunnel,
             stream_buffer: config.stream_buffer,
             slow_client_grace: config.slow_client_grace,
@@ -460,4 +486,45 @@ fn random_string(alphabet: &[u8], len: usize) -> String {
 /// A random secret for session credentials.
 fn new_secret() -> String {
     random_string(ID_ALPHABET, 32)
+}
+
+/// Inference requests in flight, so that shutdown can wait for them.
+#[derive(Debug, Default)]
+pub(crate) struct InFlight {
+    count: std::sync::atomic::AtomicUsize,
+    idle: tokio::sync::Notify,
+}
+
+impl InFlight {
+    fn enter(self: &Arc<Self>) -> InFlightGuard {
+        self.count.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        InFlightGuard(self.clone())
+    }
+
+    async fn idle(&self) {
+        loop {
+            let notified = self.idle.notified();
+            if self.count.load(std::sync::atomic::Ordering::Acquire) == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+/// One inference request in flight; dropping it counts the request out.
+#[derive(Debug)]
+pub(crate) struct InFlightGuard(Arc<InFlight>);
+
+impl Drop for InFlightGuard {
+    fn drop(&mut self) {
+        if self
+            .0
+            .count
+            .fetch_sub(1, std::sync::atomic::Ordering::AcqRel)
+            == 1
+        {
+            self.0.idle.notify_waiters();
+        }
+    }
 }

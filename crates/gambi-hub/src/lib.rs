@@ -52,8 +52,9 @@ pub fn router(hub: Hub) -> axum::Router {
     web::with_layers(routes, &origins).with_state(hub)
 }
 
-/// How long open connections get to finish once shutdown begins.
-const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+/// How long connections get, once the requests' grace is over, to deliver their last bytes
+/// (the errors of the requests that were ended).
+const CLOSE_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Why the hub stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -78,6 +79,13 @@ pub async fn serve(
 }
 
 /// Runs an already opened hub on `listener` until its shutdown token fires.
+///
+/// Shutdown comes in three steps. When the token fires the hub stops taking connections
+/// and requests (a new inference request gets `503 HUB_SHUTTING_DOWN`) and ends its event
+/// streams; requests in flight get [`HubConfig::shutdown_grace`] to finish; then the
+/// tunnels close with a "restart" code our runtime reconnects on at once, requests still
+/// running end with `HUB_SHUTTING_DOWN`, and the hub returns once its connections and
+/// tasks are done (connections get a few more seconds, at most).
 pub async fn serve_hub(listener: TcpListener, hub: Hub) -> Result<(), ServeError> {
     let shutdown = hub.shutdown_token().clone();
     let sweeper = hub.clone();
@@ -102,18 +110,27 @@ pub async fn serve_hub(listener: TcpListener, hub: Hub) -> Result<(), ServeError
     });
     let server =
         axum::serve(listener, app).with_graceful_shutdown(shutdown.clone().cancelled_owned());
-    // Connections get a grace period to finish once shutdown begins; one whose client
-    // stopped reading (an event stream nobody drains) would otherwise hold it up forever.
-    let grace = async {
+    let grace = hub.config().shutdown_grace;
+    let drained = async {
         shutdown.cancelled().await;
-        tokio::time::sleep(SHUTDOWN_GRACE).await;
+        info!(grace = ?grace, "shutting down: letting requests in flight finish");
+        if tokio::time::timeout(grace, hub.requests_done())
+            .await
+            .is_err()
+        {
+            warn!("requests still in flight after the shutdown grace; ending them");
+        }
+        hub.stop_token().cancel();
+        // One whose client stopped reading would otherwise hold the hub up forever.
+        tokio::time::sleep(CLOSE_GRACE).await;
     };
     tokio::select! {
         served = std::future::IntoFuture::into_future(server) => served?,
-        () = grace => {
+        () = drained => {
             warn!("connections still open after the shutdown grace period; leaving them");
         }
     }
+    hub.stop_token().cancel();
     hub.tracker().close();
     hub.tracker().wait().await;
     info!("hub stopped");

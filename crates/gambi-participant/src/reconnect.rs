@@ -84,6 +84,15 @@ impl Runner {
                     });
                     (Trigger::Tunnel, message)
                 }
+                ConnectionEnd::Restarting(message) => {
+                    tracing::info!(%message, "hub restarting; reconnecting at once");
+                    connector.events.emit(SessionEvent::TunnelLost {
+                        message: message.clone(),
+                    });
+                    // The hub said it is coming back: start over from the shortest delay.
+                    backoff.reset();
+                    (Trigger::Tunnel, message)
+                }
                 ConnectionEnd::Unregistered(message) => {
                     tracing::warn!(%message, "registration lost");
                     connector.events.emit(SessionEvent::Unregistered {

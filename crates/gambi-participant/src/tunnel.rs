@@ -74,6 +74,8 @@ pub(crate) enum ConnectionEnd {
     Shutdown,
     /// The socket closed or failed, or the hub fell silent.
     Lost(String),
+    /// The hub closed the tunnel because it is restarting: reconnect without backing off.
+    Restarting(String),
     /// A heartbeat said the hub no longer has this registration.
     Unregistered(String),
 }
@@ -223,12 +225,18 @@ where
                 }
             },
             Message::Close(frame) => {
+                let restarting = frame
+                    .as_ref()
+                    .is_some_and(|frame| u16::from(frame.code) == proto::CLOSE_RESTART.code);
                 let detail = frame
                     .map(|frame| format!(" ({} {})", u16::from(frame.code), frame.reason))
                     .unwrap_or_default();
-                Err(ConnectionEnd::Lost(format!(
-                    "hub closed the tunnel{detail}"
-                )))
+                let message = format!("hub closed the tunnel{detail}");
+                Err(if restarting {
+                    ConnectionEnd::Restarting(message)
+                } else {
+                    ConnectionEnd::Lost(message)
+                })
             }
             Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => Ok(()),
         }
@@ -436,7 +444,7 @@ where
         let goodbye = match end {
             ConnectionEnd::Shutdown => "participant is leaving",
             ConnectionEnd::Unregistered(_) => "participant is registering again",
-            ConnectionEnd::Lost(_) => {
+            ConnectionEnd::Lost(_) | ConnectionEnd::Restarting(_) => {
                 self.tasks.abort_all();
                 return;
             }

@@ -289,6 +289,49 @@ async fn reconnects_with_a_fresh_registration_after_the_hub_closes_the_tunnel() 
     ));
 }
 
+/// A hub that closes the tunnel because it is restarting (1012) is reconnected to from the
+/// shortest delay, however many retries came before.
+#[tokio::test]
+async fn a_restarting_hub_is_reconnected_to_without_backing_off() {
+    let Running {
+        mut hub,
+        mut events,
+        tunnel,
+        session: _session,
+        ..
+    } = running(|options| options.reconnect = quick_backoff()).await;
+    // A lost tunnel and a failed attempt first, so the backoff has grown.
+    hub.set(|b| b.put_error = Some((503, "INTERNAL_ERROR", "Starting up.")));
+    tunnel.close();
+    assert!(matches!(hub.next_call().await, HubCall::Put { .. }));
+    hub.set(|b| b.put_error = None);
+    assert!(matches!(hub.next_call().await, HubCall::Put { .. }));
+    let tunnel = hub.next_tunnel().await;
+    let mut attempts = Vec::new();
+    loop {
+        match common::within(events.recv()).await.expect("running") {
+            SessionEvent::Reconnecting { attempt, .. } => attempts.push(attempt),
+            SessionEvent::TunnelConnected if attempts.len() == 2 => break,
+            _ => {}
+        }
+    }
+    assert_eq!(attempts, [1, 2]);
+
+    tunnel.close_with(1012, "Hub restarting; reconnect soon.");
+    loop {
+        if let SessionEvent::Reconnecting {
+            attempt, reason, ..
+        } = common::within(events.recv()).await.expect("running")
+        {
+            assert_eq!(attempt, 1, "the backoff starts over");
+            assert!(reason.contains("1012"), "{reason}");
+            break;
+        }
+    }
+    assert!(matches!(hub.next_call().await, HubCall::Put { .. }));
+    let _tunnel = hub.next_tunnel().await;
+}
+
 #[tokio::test]
 async fn a_lost_room_on_reconnection_ends_with_tunnel_closed() {
     let Running {

@@ -67,11 +67,31 @@ pub const CLOSE_SUPERSEDED: CloseReason = CloseReason {
     reason: "Superseded by a newer tunnel session.",
 };
 
-/// Sent to every tunnel when the hub shuts down.
+/// Sent to every tunnel when the hub shuts down. The original hub sends it; a runtime
+/// reconnects when the hub is back.
 pub const CLOSE_SHUTDOWN: CloseReason = CloseReason {
     code: 1001,
     reason: "Hub shutting down.",
 };
+
+/// Sent to every tunnel when the hub stops on a signal, meaning to come back (WebSocket's
+/// "service restart"): our runtime reconnects at once, without backing off.
+pub const CLOSE_RESTART: CloseReason = CloseReason {
+    code: 1012,
+    reason: "Hub restarting; reconnect soon.",
+};
+
+/// Sent when a participant sends a message larger than the hub accepts (WebSocket's
+/// "message too big").
+pub const CLOSE_TOO_BIG: CloseReason = CloseReason {
+    code: 1009,
+    reason: "Message too big.",
+};
+
+/// The largest `tunnel.request` message a hub sends: a runtime of the original protocol
+/// accepts WebSocket messages up to 16 MiB, so a request that does not fit is refused with
+/// `413` instead of breaking the tunnel it would have gone down.
+pub const MAX_TUNNEL_REQUEST: usize = 16 * 1024 * 1024;
 
 /// Sent when the participant was removed from its room while its tunnel was open.
 pub const CLOSE_REMOVED: CloseReason = CloseReason {

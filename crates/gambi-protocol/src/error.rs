@@ -52,6 +52,9 @@ pub enum ErrorCode {
     NoParticipantOnline,
     /// An event stream already has as many subscribers as the hub allows.
     TooManySubscribers,
+    /// The hub is shutting down: it takes no new requests, and ends those still running
+    /// when its grace period is over.
+    HubShuttingDown,
     /// A code this build does not know.
     Other(String),
 }
@@ -80,6 +83,7 @@ impl ErrorCode {
             Self::UnsupportedFeature => "UNSUPPORTED_FEATURE",
             Self::NoParticipantOnline => "NO_PARTICIPANT_ONLINE",
             Self::TooManySubscribers => "TOO_MANY_SUBSCRIBERS",
+            Self::HubShuttingDown => "HUB_SHUTTING_DOWN",
             Self::Other(code) => code,
         }
     }
@@ -107,6 +111,7 @@ impl ErrorCode {
             "UNSUPPORTED_FEATURE" => Self::UnsupportedFeature,
             "NO_PARTICIPANT_ONLINE" => Self::NoParticipantOnline,
             "TOO_MANY_SUBSCRIBERS" => Self::TooManySubscribers,
+            "HUB_SHUTTING_DOWN" => Self::HubShuttingDown,
             other => Self::Other(other.to_owned()),
         }
     }
@@ -158,6 +163,7 @@ mod tests {
             ErrorCode::UnsupportedFeature,
             ErrorCode::NoParticipantOnline,
             ErrorCode::TooManySubscribers,
+            ErrorCode::HubShuttingDown,
         ];
         for code in codes {
             assert_eq!(ErrorCode::parse(code.as_str()), code);

@@ -270,6 +270,10 @@ fn hub_config(
             defaults.remove_offline_after,
         )?,
         cors_origins,
+        shutdown_grace: args
+            .shutdown_grace
+            .or(serve_env.shutdown_grace)
+            .map_or(defaults.shutdown_grace, Duration::from_secs),
         ..defaults
     })
 }
@@ -361,18 +365,21 @@ mod tests {
         assert_eq!(config.response_idle_timeout, secs(120));
         assert_eq!(config.remove_offline_after, secs(600));
         assert_eq!(config.cors_origins, CorsOrigins::Any);
+        assert_eq!(config.shutdown_grace, secs(10));
 
         let file = ServeConfig {
             response_start_timeout: Some(90),
             response_idle_timeout: Some(30),
             remove_offline_after: Some(3600),
             cors_origins: Some(vec!["http://localhost:5173".into()]),
+            shutdown_grace: Some(0),
             ..ServeConfig::default()
         };
         let config = config_of(&[], &file).expect("from the file");
         assert_eq!(config.response_start_timeout, secs(90));
         assert_eq!(config.response_idle_timeout, secs(30));
         assert_eq!(config.remove_offline_after, secs(3600));
+        assert_eq!(config.shutdown_grace, secs(0), "0 ends requests at once");
         assert_eq!(
             config.cors_origins,
             CorsOrigins::List(vec!["http://localhost:5173".into()])

@@ -800,7 +800,7 @@ async fn text_mode_reports_a_lost_tunnel_and_the_retries() {
     hub.stop().await;
     assert_eq!(
         join.line().await,
-        "Lost the tunnel: hub closed the tunnel (1001 Hub shutting down.)"
+        "Lost the tunnel: hub closed the tunnel (1012 Hub restarting; reconnect soon.)"
     );
     let retry = join.line().await;
     assert!(retry.starts_with("Reconnecting in "), "{retry}");

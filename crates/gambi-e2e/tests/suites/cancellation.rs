@@ -668,26 +668,56 @@ async fn cancelling_one_request_leaves_the_others_alone() {
     assert_eq!(provider.aborted_count(), 1);
 }
 
-/// A hub shutting down ends the streams it relays with an error and stops without waiting
-/// for them.
+/// A hub shutting down lets the streams it relays finish within its grace period, ends
+/// the rest with `HUB_SHUTTING_DOWN`, and stops.
 #[tokio::test]
-async fn hub_shutdown_ends_streams_promptly() {
-    let cluster = one_slot().await;
-    let provider = &cluster.member("alice").provider;
-    provider.push_reply(Reply::text("one two three").stall_after(1));
-    let response = cluster
-        .post("/chat/completions", &chat_stream("alice", "hi"))
+async fn hub_shutdown_lets_streams_finish_within_the_grace_then_ends_the_rest() {
+    let config = HubConfig {
+        shutdown_grace: Duration::from_millis(1500),
+        ..HubConfig::default()
+    };
+    let mut cluster = Cluster::with(config, json!({"name": "Shutdown"})).await;
+    cluster
+        .join(participant("alice", "llama3").slots(2))
         .await;
-    let mut reader = EventReader::new(response);
-    read_content(&mut reader, 1).await;
+    let provider = &cluster.member("alice").provider;
+    // One stream never finishes; another finishes a little after shutdown begins.
+    provider.push_reply(Reply::text("one two three").stall_after(1));
+    let stalled = cluster
+        .post("/chat/completions", &chat_stream("alice", "forever"))
+        .await;
+    let mut stalled = EventReader::new(stalled);
+    read_content(&mut stalled, 1).await;
+    let words: Vec<String> = (0..20).map(|n| format!(" w{n}")).collect();
+    provider.push_reply(Reply::tokens(words.clone()).token_delay(Duration::from_millis(25)));
+    let finishing = cluster
+        .post("/chat/completions", &chat_stream("alice", "soon"))
+        .await;
+    let mut finishing = EventReader::new(finishing);
+    read_content(&mut finishing, 1).await;
 
     let Cluster { hub, members, .. } = cluster;
-    within("the hub stops", hub.stop()).await;
+    let stopping = tokio::spawn(hub.stop());
+
+    let mut text = String::new();
+    let mut done = false;
+    while let Some(event) = within("the stream goes on", next_sse(&mut finishing)).await {
+        let data = event.json();
+        assert!(data.get("error").is_none(), "no error: {data}");
+        done |= event.data == "[DONE]";
+        text.push_str(chat_delta(&data).unwrap_or_default());
+    }
+    assert!(done, "the stream in flight finished whole");
+    assert!(words.concat().ends_with(&text), "{text}");
+
     let mut rest = Vec::new();
-    while let Some(event) = within("the stream ends", next_sse(&mut reader)).await {
+    while let Some(event) = within("the stalled stream ends", next_sse(&mut stalled)).await {
         rest.push(event);
     }
     assert_ends_with_error("/chat/completions", &rest);
+    let error = rest.last().unwrap().json();
+    assert_eq!(error["error"]["code"], "HUB_SHUTTING_DOWN", "{error}");
+    within("the hub stops", stopping).await.unwrap();
     within(
         "the provider sees the abort",
         members[0].provider.wait_for_abort(),

@@ -24,7 +24,7 @@ use crate::adapter::{
     ChatContext, ChatToResponsesStream, ResponseContext, ResponsesToChatStream,
     chat_completion_to_response, response_to_chat_completion,
 };
-use crate::hub::Hub;
+use crate::hub::{Hub, InFlightGuard};
 use crate::responses::AdaptedResponse;
 use crate::room::{Room, Target};
 use crate::scheduler::Lease;
@@ -42,6 +42,8 @@ pub(super) struct Exchange<'a> {
     pub(super) request_id: &'a str,
     pub(super) target: &'a Target,
     pub(super) ids: &'a IdGen,
+    /// Counts the request in flight until its answer is over.
+    pub(super) in_flight: Arc<InFlightGuard>,
 }
 
 impl Exchange<'_> {
@@ -203,7 +205,15 @@ impl Exchange<'_> {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
         headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
         let status = StatusCode::from_u16(upstream.status).unwrap_or(StatusCode::OK);
-        let relay = Relay::new(self.hub, upstream, lease, log, conversion, remember);
+        let relay = Relay::new(
+            self.hub,
+            upstream,
+            lease,
+            log,
+            conversion,
+            remember,
+            self.in_flight,
+        );
         (status, headers, relay.into_body()).into_response()
     }
 

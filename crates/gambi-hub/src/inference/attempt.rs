@@ -16,6 +16,7 @@ use super::request::route_missing;
 use super::upstream::{DispatchError, Upstream, dispatch};
 use crate::config::HubConfig;
 use crate::room::Target;
+use crate::tunnel::TunnelError;
 
 /// What one try came to.
 #[derive(Debug)]
@@ -103,6 +104,15 @@ pub(super) async fn run(
     let started = dispatch(&target.tunnel, request, config.timeouts()).await;
     let mut upstream = match started {
         Ok(upstream) => upstream,
+        Err(DispatchError::Tunnel(error @ TunnelError::TooLarge { .. })) => {
+            // Every participant takes the same size: no other would do better.
+            return Outcome::Fail(InferenceError::new(
+                http::StatusCode::PAYLOAD_TOO_LARGE,
+                "invalid_request_error",
+                proto::ErrorCode::PayloadTooLarge,
+                error.to_string(),
+            ));
+        }
         Err(DispatchError::Timeout(after)) => {
             return Outcome::Fail(InferenceError::timeout(format!(
                 "Participant '{}' did not start answering within {} s.",

@@ -25,7 +25,7 @@ use super::log::{self, RequestLog};
 use super::request::{ClientRequest, Outbound, choose_protocol};
 use crate::adapter::history::expand_previous;
 use crate::adapter::ids::IdGen;
-use crate::hub::Hub;
+use crate::hub::{Hub, InFlightGuard};
 use crate::responses::Located;
 use crate::room::{Room, Target};
 use crate::scheduler::{ClientKey, Lease, LeaseRequest};
@@ -37,6 +37,8 @@ pub(super) struct Create {
     pub(super) protocol: LlmProtocol,
     pub(super) client: ClientKey,
     pub(super) request: ClientRequest,
+    /// Counts the request in flight, for shutdown; a streamed answer carries it along.
+    pub(super) in_flight: Arc<InFlightGuard>,
 }
 
 /// How a request served by one participant ended.
@@ -114,6 +116,7 @@ impl Create {
                 request_id: &request_id,
                 target: &target,
                 ids: &ids,
+                in_flight: self.in_flight.clone(),
             };
             match self.serve_on(exchange, lease, attempt).await? {
                 Served::Answered(response) => return Ok(response),

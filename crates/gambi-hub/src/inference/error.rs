@@ -118,6 +118,16 @@ impl InferenceError {
         Self::new(StatusCode::BAD_GATEWAY, "server_error", code, message)
     }
 
+    /// `503`: the hub is shutting down and takes no new requests.
+    pub(crate) fn shutting_down() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "server_error",
+            proto::ErrorCode::HubShuttingDown,
+            "The hub is shutting down and takes no new requests; retry once it is back.",
+        )
+    }
+
     /// `504`: the participant did not start answering in time.
     pub(crate) fn timeout(message: impl Into<String>) -> Self {
         Self::new(

@@ -99,6 +99,10 @@ async fn create(
     body: Body,
     protocol: LlmProtocol,
 ) -> Result<Response, InferenceError> {
+    if hub.is_shutting_down() {
+        return Err(InferenceError::shutting_down());
+    }
+    let in_flight = Arc::new(hub.request_in_flight());
     let room = authorize(&hub, &code, &headers).await?;
     let bytes = read_body(&hub, body).await?;
     let request = request::parse(&bytes)?;
@@ -108,6 +112,7 @@ async fn create(
         protocol,
         client: client_key(&headers, peer),
         request,
+        in_flight,
     };
     Ok(create.run().await)
 }

@@ -30,7 +30,7 @@ use super::tap::StreamTap;
 use super::upstream::{BodyEvent, Failure, Upstream};
 use crate::adapter::usage::TokenUsage;
 use crate::adapter::{ChatToResponsesStream, ResponsesToChatStream};
-use crate::hub::Hub;
+use crate::hub::{Hub, InFlightGuard};
 use crate::responses::AdaptedResponse;
 use crate::scheduler::Lease;
 
@@ -182,6 +182,8 @@ pub(super) struct Relay {
     conversion: Conversion,
     remember: Remember,
     ending: SharedEnding,
+    /// Counts the request in flight until the stream is over, for shutdown.
+    _in_flight: Arc<InFlightGuard>,
     opened: bool,
     first_content_logged: bool,
     done: bool,
@@ -196,6 +198,7 @@ impl Relay {
         log: RequestLog,
         conversion: Conversion,
         remember: Remember,
+        in_flight: Arc<InFlightGuard>,
     ) -> Self {
         let ending: SharedEnding = Arc::new(Mutex::new(Some(Ending { lease, log })));
         let abandoned = ending.clone();
@@ -210,6 +213,7 @@ impl Relay {
             conversion,
             remember,
             ending,
+            _in_flight: in_flight,
             opened: false,
             first_content_logged: false,
             done: false,

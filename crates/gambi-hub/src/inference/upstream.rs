@@ -79,7 +79,8 @@ impl From<TunnelFailure> for Failure {
             TunnelFailure::Disconnected | TunnelFailure::Superseded | TunnelFailure::Removed => {
                 proto::ErrorCode::TunnelDisconnected
             }
-            TunnelFailure::Shutdown | TunnelFailure::SlowClient => proto::ErrorCode::InternalError,
+            TunnelFailure::Shutdown => proto::ErrorCode::HubShuttingDown,
+            TunnelFailure::SlowClient => proto::ErrorCode::InternalError,
         };
         Self::new(code, failure.to_string())
     }

@@ -87,6 +87,16 @@ pub enum TunnelError {
     /// The tunnel is closed.
     #[error("Participant tunnel is not connected.")]
     Closed,
+    /// The request is larger than a participant runtime accepts in one message.
+    #[error(
+        "The request is {size} bytes once framed for the tunnel; participants accept at most {limit}."
+    )]
+    TooLarge {
+        /// Its size, framed.
+        size: usize,
+        /// The most a tunnel message may hold.
+        limit: usize,
+    },
 }
 
 /// How long a request may wait for its participant.

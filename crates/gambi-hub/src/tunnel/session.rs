@@ -66,7 +66,9 @@ pub struct SessionContext {
 
 enum Command {
     Dispatch {
-        request: proto::TunnelRequest,
+        request_id: String,
+        /// The `tunnel.request` frame, serialized by the caller (off the actor's task).
+        frame: String,
         inbound: Arc<Inbound>,
         timeouts: Timeouts,
     },
@@ -215,11 +217,19 @@ impl TunnelHandle {
             self.shared.buffered.clone(),
         ));
         let request_id = request.request_id.clone();
+        let frame = proto::HubToParticipant::Request(request).to_json();
+        if frame.len() > proto::MAX_TUNNEL_REQUEST {
+            return Err(TunnelError::TooLarge {
+                size: frame.len(),
+                limit: proto::MAX_TUNNEL_REQUEST,
+            });
+        }
         // Nobody waits for the actor to take the request: what befalls it (too many in
         // flight, the tunnel closing first) arrives as the stream's error.
         self.commands
             .send(Command::Dispatch {
-                request,
+                request_id: request_id.clone(),
+                frame,
                 inbound: inbound.clone(),
                 timeouts,
             })
@@ -306,7 +316,7 @@ where
             let flow = tokio::select! {
                 biased;
                 () = &mut cancelled => {
-                    Flow::Stop(TunnelFailure::Shutdown, Some(proto::CLOSE_SHUTDOWN))
+                    Flow::Stop(TunnelFailure::Shutdown, Some(proto::CLOSE_RESTART))
                 }
                 Some(message) = control.recv() => {
                     let mut batch = control_batch(&mut control);
@@ -419,7 +429,8 @@ where
     ) -> Flow {
         let mut next = Some(command);
         while let Some(Command::Dispatch {
-            request,
+            request_id,
+            frame,
             inbound,
             timeouts,
         }) = next.take()
@@ -427,12 +438,8 @@ where
             if self.pending.len() >= self.context.max_pending {
                 inbound.fail(TunnelFailure::TooManyPending, false);
             } else {
-                let frame = proto::HubToParticipant::Request(request);
-                let proto::HubToParticipant::Request(request) = &frame else {
-                    unreachable!("built as a request above");
-                };
                 self.pending.insert(
-                    request.request_id.clone(),
+                    request_id,
                     Pending {
                         inbound,
                         timeouts,
@@ -440,12 +447,7 @@ where
                         last_event: Instant::now(),
                     },
                 );
-                if self
-                    .socket
-                    .feed(Message::Text(frame.to_json().into()))
-                    .await
-                    .is_err()
-                {
+                if self.socket.feed(Message::Text(frame.into())).await.is_err() {
                     return Flow::Stop(TunnelFailure::Disconnected, None);
                 }
             }
@@ -510,7 +512,16 @@ where
             None => return Flow::Stop(TunnelFailure::Disconnected, None),
             Some(Err(error)) => {
                 debug!(%error, "tunnel read failed");
-                return Flow::Stop(TunnelFailure::Disconnected, None);
+                let too_big = error
+                    .into_inner()
+                    .downcast_ref::<tokio_tungstenite::tungstenite::Error>()
+                    .is_some_and(|error| {
+                        matches!(error, tokio_tungstenite::tungstenite::Error::Capacity(_))
+                    });
+                return Flow::Stop(
+                    TunnelFailure::Disconnected,
+                    too_big.then_some(proto::CLOSE_TOO_BIG),
+                );
             }
         };
         let frame = match proto::tunnel::ParticipantFrame::parse(text.as_str()) {
@@ -710,7 +721,7 @@ async fn bounded(shutdown: &CancellationToken, handler: impl Future<Output = Flo
     tokio::select! {
         biased;
         () = shutdown.cancelled() => {
-            Flow::Stop(TunnelFailure::Shutdown, Some(proto::CLOSE_SHUTDOWN))
+            Flow::Stop(TunnelFailure::Shutdown, Some(proto::CLOSE_RESTART))
         }
         flow = tokio::time::timeout(WRITE_TIMEOUT, handler) => flow.unwrap_or_else(|_| {
             warn!("participant stopped reading from its tunnel; dropping it");

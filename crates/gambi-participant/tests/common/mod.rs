@@ -324,9 +324,14 @@ impl HubTunnel {
 
     /// Closes the socket from the hub's side.
     pub fn close(&self) {
+        self.close_with(4004, "Participant removed from the room.");
+    }
+
+    /// Closes the socket from the hub's side with `code` and `reason`.
+    pub fn close_with(&self, code: u16, reason: &str) {
         let _ = self.to_participant.send(Message::Close(Some(CloseFrame {
-            code: 4004,
-            reason: "Participant removed from the room.".into(),
+            code,
+            reason: reason.to_owned().into(),
         })));
     }
 
