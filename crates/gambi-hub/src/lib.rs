@@ -49,7 +49,30 @@ pub fn router(hub: Hub) -> axum::Router {
         .fallback(api::not_found)
         .method_not_allowed_fallback(api::not_found);
     let origins = hub.config().cors_origins.clone();
-    web::with_layers(routes, &origins).with_state(hub)
+    web::with_layers(routes, &origins, undecodable_path).with_state(hub)
+}
+
+/// The answer to a path that is not UTF-8 once its %-escapes are decoded, in the shape of
+/// the plane it names.
+fn undecodable_path(path: &str) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    let message = "The request path is not valid UTF-8 once its %-escapes are decoded.";
+    if is_inference_path(path) {
+        inference::error::InferenceError::invalid(message).into_response()
+    } else {
+        error::ApiError::invalid(
+            message,
+            "Percent-encode the UTF-8 bytes of room codes and ids.",
+        )
+        .into_response()
+    }
+}
+
+/// Whether `path` is on the inference plane (`/rooms/{code}/v1/...`).
+fn is_inference_path(path: &str) -> bool {
+    path.strip_prefix("/rooms/")
+        .and_then(|rest| rest.split_once('/'))
+        .is_some_and(|(_, rest)| rest == "v1" || rest.starts_with("v1/"))
 }
 
 /// How long connections get, once the requests' grace is over, to deliver their last bytes
@@ -135,4 +158,15 @@ pub async fn serve_hub(listener: TcpListener, hub: Hub) -> Result<(), ServeError
     hub.tracker().wait().await;
     info!("hub stopped");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn planes_are_told_apart_by_path() {
+        assert!(super::is_inference_path("/rooms/ABC/v1/models"));
+        assert!(super::is_inference_path("/rooms/ABC/v1"));
+        assert!(!super::is_inference_path("/rooms/ABC/events"));
+        assert!(!super::is_inference_path("/v1/rooms/ABC"));
+    }
 }

@@ -11,7 +11,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::{MatchedPath, Request};
 use axum::middleware::{self, Next};
-use axum::response::{IntoResponse as _, Response};
+use axum::response::Response;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
@@ -22,10 +22,17 @@ use crate::config::CorsOrigins;
 use crate::hub::Hub;
 
 /// `routes` with the layers every exchange goes through; browsers may call them from
-/// `origins`.
-pub(crate) fn with_layers(routes: Router<Hub>, origins: &CorsOrigins) -> Router<Hub> {
+/// `origins`, and `undecodable` answers a path that is not UTF-8 once decoded, in the shape
+/// of the plane the path names.
+pub(crate) fn with_layers(
+    routes: Router<Hub>,
+    origins: &CorsOrigins,
+    undecodable: fn(&str) -> Response,
+) -> Router<Hub> {
     routes
-        .layer(middleware::from_fn(refuse_undecodable_paths))
+        .layer(middleware::from_fn(move |request: Request, next: Next| {
+            refuse_undecodable_paths(request, next, undecodable)
+        }))
         .layer(cors(origins))
         .layer(middleware::map_response(preflight_without_content))
         .layer(
@@ -85,30 +92,18 @@ async fn preflight_without_content(mut response: Response) -> Response {
 }
 
 /// Middleware: a path whose percent-escapes do not decode to UTF-8 cannot name a room, a
-/// participant or a response. Axum's path extractor would answer it in plain text; this
-/// answers it in the shape of the plane it was meant for.
-async fn refuse_undecodable_paths(request: Request, next: Next) -> Response {
+/// participant or a response. Axum's path extractor would answer it in plain text;
+/// `answer` answers it in the shape of the plane it was meant for.
+async fn refuse_undecodable_paths(
+    request: Request,
+    next: Next,
+    answer: fn(&str) -> Response,
+) -> Response {
     let path = request.uri().path();
     if String::from_utf8(percent_decode(path)).is_ok() {
         return next.run(request).await;
     }
-    let message = "The request path is not valid UTF-8 once its %-escapes are decoded.";
-    if is_inference_path(path) {
-        crate::inference::error::InferenceError::invalid(message).into_response()
-    } else {
-        crate::error::ApiError::invalid(
-            message,
-            "Percent-encode the UTF-8 bytes of room codes and ids.",
-        )
-        .into_response()
-    }
-}
-
-/// Whether `path` is on the inference plane (`/rooms/{code}/v1/...`).
-fn is_inference_path(path: &str) -> bool {
-    path.strip_prefix("/rooms/")
-        .and_then(|rest| rest.split_once('/'))
-        .is_some_and(|(_, rest)| rest == "v1" || rest.starts_with("v1/"))
+    answer(path)
 }
 
 /// The bytes `path` stands for, with every valid `%XX` escape decoded.
@@ -241,16 +236,12 @@ mod tests {
     use super::room_code;
 
     #[test]
-    fn paths_decode_and_planes_are_told_apart() {
+    fn paths_decode() {
         assert_eq!(
             super::percent_decode("/a%20b/%C3%A9%"),
             "/a b/é%".as_bytes()
         );
         assert_eq!(super::percent_decode("/%FF%zz"), b"/\xFF%zz");
-        assert!(super::is_inference_path("/rooms/ABC/v1/models"));
-        assert!(super::is_inference_path("/rooms/ABC/v1"));
-        assert!(!super::is_inference_path("/rooms/ABC/events"));
-        assert!(!super::is_inference_path("/v1/rooms/ABC"));
     }
 
     #[test]
