@@ -26,9 +26,11 @@
 //! Like every library crate of Gambi, this one reads no environment variables or files and
 //! prints nothing; it logs through `tracing`.
 
+pub mod discovery;
 mod error;
 mod events;
 pub mod inference;
+mod room;
 
 use std::time::Duration;
 
@@ -41,6 +43,7 @@ use url::Url;
 pub use error::{ClientError, ErrorKind, NewClientError};
 pub use events::RoomEventStream;
 pub use gambi_protocol::LlmProtocol;
+pub use room::{OPEN_ROOM_API_KEY, Room};
 
 /// Default limit on one management call, connecting included. Event streams have none.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -159,14 +162,15 @@ impl Client {
         self.url(&segments).into()
     }
 
+    /// Room `code` of this hub, as an OpenAI client sees it: base URL, API key and
+    /// routing strings. Add the room's password with [`Room::with_password`].
+    pub fn room(&self, code: &str) -> Room {
+        Room::at(&self.base, &self.hub_url, code)
+    }
+
     /// `{hub}/<segments...>`, each segment percent-encoded.
     fn url(&self, segments: &[&str]) -> Url {
-        let mut url = self.base.clone();
-        // `check_hub_url` only accepts URLs with a host, and those can always take a path.
-        if let Ok(mut path) = url.path_segments_mut() {
-            path.pop_if_empty().extend(segments);
-        }
-        url
+        join_segments(&self.base, segments)
     }
 
     /// A request with the bearer token, without a timeout.
@@ -216,6 +220,16 @@ impl Client {
 /// host, without query or fragment. One trailing `/` is dropped.
 pub fn parse_hub_url(hub_url: &str) -> Result<Url, NewClientError> {
     check_hub_url(hub_url.strip_suffix('/').unwrap_or(hub_url))
+}
+
+/// `base` with `segments` appended, each percent-encoded.
+fn join_segments(base: &Url, segments: &[&str]) -> Url {
+    let mut url = base.clone();
+    // `check_hub_url` only accepts URLs with a host, and those can always take a path.
+    if let Ok(mut path) = url.path_segments_mut() {
+        path.pop_if_empty().extend(segments);
+    }
+    url
 }
 
 /// Validates a hub URL (already stripped of one trailing `/`).

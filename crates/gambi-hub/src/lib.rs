@@ -19,6 +19,7 @@ mod config;
 mod error;
 mod hub;
 mod inference;
+pub mod mdns;
 mod password;
 mod responses;
 mod room;
