@@ -21,6 +21,7 @@ mod commands;
 mod config;
 mod error;
 mod output;
+mod prompt;
 mod signal;
 mod tui;
 
@@ -53,7 +54,12 @@ fn main() -> ExitCode {
         Command::Tui(args) => Some(args.log_file.clone()),
         _ => None,
     };
-    if let Err(error) = init_logging(cli.global.verbose, log_file) {
+    let filter = log_filter(
+        std::env::var("RUST_LOG").ok().as_deref(),
+        std::env::var("DEBUG").ok().as_deref(),
+        cli.global.verbose,
+    );
+    if let Err(error) = init_logging(&filter, log_file) {
         return report(&error);
     }
 
@@ -75,6 +81,7 @@ fn main() -> ExitCode {
         out,
         hub_flag: cli.global.hub.filter(|hub| !hub.trim().is_empty()),
         env,
+        interactive: !cli.global.no_interactive && prompt::terminal_attached(),
     };
 
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -105,6 +112,8 @@ fn main() -> ExitCode {
 async fn run(command: Command, ctx: &Context) -> anyhow::Result<()> {
     match command {
         Command::Hub(HubCommand::Serve(args)) => commands::hub::serve(args, ctx).await,
+        Command::Hub(HubCommand::Discover(args)) => commands::discover::hubs(args, ctx).await,
+        Command::Room(RoomCommand::Discover(args)) => commands::discover::rooms(args, ctx).await,
         Command::Room(RoomCommand::Create(args)) => commands::room::create(args, ctx).await,
         Command::Room(RoomCommand::List(args)) => commands::room::list(args, ctx).await,
         Command::Room(RoomCommand::Get(args)) => commands::room::get(args, ctx).await,
@@ -119,6 +128,7 @@ async fn run(command: Command, ctx: &Context) -> anyhow::Result<()> {
         }
         Command::Events(EventsCommand::Watch(args)) => commands::events::watch(args, ctx).await,
         Command::Tui(args) => tui::run(args, ctx).await,
+        Command::Completions(args) => commands::completions::print(&args, ctx),
     }
 }
 
@@ -128,16 +138,44 @@ fn report(error: &CliError) -> ExitCode {
     error.exit.into()
 }
 
-/// Logs go to stderr: warnings by default, debug details with `--verbose`, or whatever
-/// `RUST_LOG` asks for. `gambi tui` owns the terminal, so it logs only to its
-/// `--log-file` (`log_file` is `Some` for it, holding that flag).
-fn init_logging(verbose: bool, log_file: Option<Option<PathBuf>>) -> Result<(), CliError> {
-    let filter = match std::env::var("RUST_LOG") {
-        Ok(directives) if !directives.trim().is_empty() => EnvFilter::new(directives),
-        _ if verbose => EnvFilter::new("debug,hyper=info,hyper_util=info,h2=info,rustls=info"),
-        _ => EnvFilter::new("warn"),
-    };
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+/// Debug details of everything but the HTTP, TLS and mDNS plumbing underneath.
+const VERBOSE: &str = "debug,hyper=info,hyper_util=info,h2=info,rustls=info,mio=info";
+
+/// Debug details of Gambi's own crates (and of the hub's HTTP exchanges), warnings of
+/// the rest.
+const GAMBI_DEBUG: &str = "warn,gambi=debug,gambi_hub=debug,gambi_client=debug,\
+                           gambi_participant=debug,gambi_protocol=debug,tower_http=debug";
+
+/// What to log: `RUST_LOG` when set; else debug details for `--verbose` or a `DEBUG`
+/// that names everything (`*`) or Gambi (`gambi*`, `gambi`, `gambi:*`), as the
+/// `debug` convention of Node tools has it (a comma- or space-separated list, `-name`
+/// excludes); else warnings.
+fn log_filter(rust_log: Option<&str>, debug: Option<&str>, verbose: bool) -> String {
+    if let Some(directives) = rust_log.filter(|directives| !directives.trim().is_empty()) {
+        return directives.to_owned();
+    }
+    let patterns: Vec<&str> = debug
+        .unwrap_or_default()
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|pattern| !pattern.is_empty() && !pattern.starts_with('-'))
+        .collect();
+    if verbose || patterns.contains(&"*") {
+        VERBOSE.to_owned()
+    } else if patterns
+        .iter()
+        .any(|pattern| pattern.to_ascii_lowercase().starts_with("gambi"))
+    {
+        GAMBI_DEBUG.to_owned()
+    } else {
+        "warn".to_owned()
+    }
+}
+
+/// Logs go to stderr, filtered by `filter` ([`log_filter`]). `gambi tui` owns the
+/// terminal, so it logs only to its `--log-file` (`log_file` is `Some` for it, holding
+/// that flag).
+fn init_logging(filter: &str, log_file: Option<Option<PathBuf>>) -> Result<(), CliError> {
+    let builder = tracing_subscriber::fmt().with_env_filter(EnvFilter::new(filter));
     match log_file {
         None => builder
             .with_writer(std::io::stderr)
@@ -162,4 +200,37 @@ fn init_logging(verbose: bool, log_file: Option<Option<PathBuf>>) -> Result<(), 
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_filters() {
+        // (RUST_LOG, DEBUG, --verbose, filter)
+        let cases = [
+            (None, None, false, "warn"),
+            (None, None, true, VERBOSE),
+            (None, Some("*"), false, VERBOSE),
+            (None, Some("gambi*"), false, GAMBI_DEBUG),
+            (None, Some("gambi:*"), false, GAMBI_DEBUG),
+            (None, Some("express,gambi"), false, GAMBI_DEBUG),
+            (None, Some("express -gambi"), false, "warn"),
+            (None, Some("express"), false, "warn"),
+            (None, Some(""), false, "warn"),
+            (Some("info"), Some("*"), true, "info"),
+            (Some("  "), Some("gambi*"), false, GAMBI_DEBUG),
+        ];
+        for (rust_log, debug, verbose, expected) in cases {
+            assert_eq!(
+                log_filter(rust_log, debug, verbose),
+                expected,
+                "{rust_log:?} {debug:?} {verbose}"
+            );
+        }
+        for filter in [VERBOSE, GAMBI_DEBUG] {
+            assert!(EnvFilter::try_new(filter).is_ok(), "{filter}");
+        }
+    }
 }

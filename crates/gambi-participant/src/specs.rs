@@ -30,6 +30,12 @@ pub async fn collect_specs() -> proto::MachineSpecs {
     }
 }
 
+/// The machine's host name, as the system reports it; a stable default for names that
+/// should not change from one run to the next (e.g. a participant id).
+pub fn host_name() -> Option<String> {
+    sysinfo::System::host_name().filter(|name| !name.trim().is_empty())
+}
+
 /// A GPU as read from a platform tool.
 #[derive(Debug, Clone, PartialEq)]
 struct Gpu {
