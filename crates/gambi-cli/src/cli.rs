@@ -60,7 +60,12 @@ pub(crate) struct GlobalArgs {
     pub(crate) verbose: bool,
 
     /// Never prompt for missing values (prompts only appear when stdin is a terminal)
-    #[arg(long, global = true, env = "GAMBI_NO_INTERACTIVE")]
+    #[arg(
+        long,
+        global = true,
+        env = "GAMBI_NO_INTERACTIVE",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
     pub(crate) no_interactive: bool,
 }
 
