@@ -11,6 +11,7 @@ mod events;
 mod global;
 mod hub_serve;
 mod join;
+mod logs;
 mod participant;
 mod room;
 
