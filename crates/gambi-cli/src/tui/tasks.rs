@@ -465,14 +465,18 @@ async fn serve_until(
         }),
     };
     let _ = tx.send(Msg::Hub(update)).await;
-    // Clients stop finding the hub as soon as it is asked to stop.
-    let unpublish = async {
-        if let Some(Ok(announcement)) = announcement {
-            token.cancelled().await;
-            announcement.unpublish().await;
+    // Clients stop finding the hub as soon as it is asked to stop; a hub that stops by
+    // itself takes its announcement back when `announcement` drops.
+    let mut server = server;
+    let served = tokio::select! {
+        served = &mut server => served,
+        () = token.cancelled() => {
+            if let Some(Ok(announcement)) = announcement {
+                announcement.unpublish().await;
+            }
+            server.await
         }
     };
-    let (served, ()) = tokio::join!(server, unpublish);
     served
         .map_err(|error| format!("The hub task failed: {error}"))?
         .map_err(|error| format!("The hub stopped: {error}"))
