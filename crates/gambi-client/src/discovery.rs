@@ -340,6 +340,8 @@ impl DiscoveryError {
 
 /// Browses for hubs announced over mDNS for `window`. Announcements withdrawn during
 /// the window (a hub saying goodbye) are left out.
+///
+/// This sends multicast queries on every interface of the machine.
 pub async fn browse(window: Duration) -> Result<Vec<AnnouncedHub>, mdns_sd::Error> {
     let daemon = ServiceDaemon::new()?;
     let events = daemon.browse(proto::mdns::SERVICE_TYPE)?;
@@ -410,6 +412,27 @@ struct Candidate {
 }
 
 /// Hubs that answer, in candidate order, without duplicates.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// # let hub = gambi_test_support::TestHub::start().await;
+/// # let hub_url = hub.url();
+/// use gambi_client::discovery::{DiscoveryOptions, HubSource, discover_hubs};
+///
+/// // The configured hub and a static list; mDNS off (`DiscoveryOptions::default()`
+/// // browses the local network too).
+/// let options = DiscoveryOptions {
+///     configured_hub: Some(hub_url.clone()),
+///     fallback_hubs: vec!["http://127.0.0.1:9".into()], // nobody answers there
+///     mdns: false,
+///     ..DiscoveryOptions::default()
+/// };
+/// let hubs = discover_hubs(&options).await;
+/// assert_eq!(hubs.len(), 1);
+/// assert_eq!((hubs[0].hub_url.as_str(), hubs[0].source), (hub_url.as_str(), HubSource::Configured));
+/// # }
+/// ```
 pub async fn discover_hubs(options: &DiscoveryOptions) -> Vec<DiscoveredHub> {
     let mut candidates = Vec::new();
     if let Some(url) = &options.configured_hub {
@@ -520,6 +543,21 @@ fn host_and_port(url: &url::Url) -> (String, u16) {
 
 /// The rooms of every hub found, de-duplicated by id (the first hub wins), most
 /// participants first, then by name.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let hub = gambi_test_support::TestHub::start().await;
+/// # let hub_url = hub.url();
+/// # let request = gambi_protocol::CreateRoomRequest { name: "Lab".into(), ..Default::default() };
+/// # gambi_client::Client::new(&hub_url)?.rooms().create(&request).await?;
+/// use gambi_client::discovery::{DiscoveryOptions, discover_rooms};
+///
+/// let rooms = discover_rooms(&DiscoveryOptions::only(&hub_url)).await;
+/// assert_eq!(rooms[0].room.name, "Lab");
+/// assert_eq!(rooms[0].hub_url, hub_url);
+/// # Ok(()) }
+/// ```
 pub async fn discover_rooms(options: &DiscoveryOptions) -> Vec<DiscoveredRoom> {
     let hubs = discover_hubs(options).await;
     rooms_of(&hubs, options).await
@@ -580,6 +618,30 @@ fn collect_rooms<'a>(
 }
 
 /// The one room `query` designates among the rooms of the hubs discovery finds.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let hub = gambi_test_support::TestHub::start().await;
+/// # let hub_url = hub.url();
+/// # let client = gambi_client::Client::new(&hub_url)?;
+/// # for name in ["Lab", "Lab", "Night class"] {
+/// #     let request = gambi_protocol::CreateRoomRequest { name: name.into(), ..Default::default() };
+/// #     client.rooms().create(&request).await?;
+/// # }
+/// use gambi_client::discovery::{DiscoveryOptions, RoomQuery, resolve_target};
+///
+/// let options = DiscoveryOptions::only(&hub_url);
+/// let target = resolve_target(&options, &RoomQuery::by_name("Night class")).await?;
+/// let room = target.room_handle()?;
+/// assert_eq!(room.base_url(), format!("{hub_url}/rooms/{}/v1", target.room.room.code));
+///
+/// // Two rooms are called Lab: the error lists both.
+/// let error = resolve_target(&options, &RoomQuery::by_name("Lab")).await.unwrap_err();
+/// assert_eq!(error.code(), "AMBIGUOUS_ROOM_MATCH");
+/// assert_eq!(error.matches().len(), 2);
+/// # Ok(()) }
+/// ```
 pub async fn resolve_target(
     options: &DiscoveryOptions,
     query: &RoomQuery,

@@ -82,6 +82,18 @@ impl Client {
     /// A client of the hub at `hub_url` (e.g. `http://localhost:3000`). One trailing `/`
     /// is dropped; the URL must be absolute `http` or `https`, without query or fragment.
     /// It may carry a path prefix (a hub behind a reverse proxy).
+    ///
+    /// ```
+    /// use gambi_client::{Client, NewClientError};
+    ///
+    /// let client = Client::new("http://hub.lan:3000/")?;
+    /// assert_eq!(client.hub_url(), "http://hub.lan:3000");
+    /// assert!(matches!(
+    ///     Client::new("hub.lan:3000"),
+    ///     Err(NewClientError::InvalidHubUrl { .. })
+    /// ));
+    /// # Ok::<(), NewClientError>(())
+    /// ```
     pub fn new(hub_url: &str) -> Result<Self, NewClientError> {
         let http = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
@@ -126,17 +138,81 @@ impl Client {
     }
 
     /// `GET /v1/health`.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let hub = gambi_test_support::TestHub::start().await;
+    /// # let hub_url = hub.url();
+    /// let client = gambi_client::Client::new(&hub_url)?;
+    /// let health = client.health().await?;
+    /// assert_eq!(health.data.status, "ok");
+    /// println!("hub version {:?}", health.data.version);
+    /// # Ok(()) }
+    /// ```
     pub async fn health(&self) -> Result<proto::Envelope<proto::HealthResponse>, ClientError> {
         let request = self.request(Method::GET, &["v1", "health"]);
         Ok(self.send(request).await?.1)
     }
 
     /// Room routes.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let hub = gambi_test_support::TestHub::start().await;
+    /// # let hub_url = hub.url();
+    /// use gambi_protocol as proto;
+    ///
+    /// let client = gambi_client::Client::new(&hub_url)?;
+    /// let created = client
+    ///     .rooms()
+    ///     .create(&proto::CreateRoomRequest {
+    ///         name: "Lab".into(),
+    ///         password: Some("s3cret".into()),
+    ///         ..Default::default()
+    ///     })
+    ///     .await?;
+    /// let code = created.data.room.code;
+    /// let room = client.rooms().get(&code).await?;
+    /// assert!(room.data.password_protected);
+    /// let listed = client.rooms().list().await?;
+    /// assert_eq!(listed.data.len(), 1);
+    /// # Ok(()) }
+    /// ```
     pub fn rooms(&self) -> RoomsApi<'_> {
         RoomsApi { client: self }
     }
 
-    /// Participant routes.
+    /// Participant routes. A participant runtime (`gambi-participant`) makes these calls
+    /// for you; they are here for tools that manage participants.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let hub = gambi_test_support::TestHub::start().await;
+    /// # let hub_url = hub.url();
+    /// use gambi_protocol as proto;
+    ///
+    /// let client = gambi_client::Client::new(&hub_url)?;
+    /// # let request = proto::CreateRoomRequest { name: "Lab".into(), ..Default::default() };
+    /// # let code = client.rooms().create(&request).await?.data.room.code;
+    /// let registration = proto::ParticipantRegistration {
+    ///     nickname: "Alice".into(),
+    ///     model: "llama3".into(),
+    ///     endpoint: "http://localhost:11434".into(),
+    ///     ..Default::default()
+    /// };
+    /// let upserted = client.participants().upsert(&code, "alice", &registration).await?;
+    /// assert!(upserted.created());
+    /// // Its session credential lets the same participant act while its tunnel is live.
+    /// let session = upserted.envelope.data.session_token.clone().unwrap_or_default();
+    /// let participants = client.participants().with_session(&session);
+    /// participants.heartbeat(&code, "alice").await?;
+    /// assert_eq!(participants.list(&code).await?.data[0].id, "alice");
+    /// participants.remove(&code, "alice").await?;
+    /// # Ok(()) }
+    /// ```
     pub fn participants(&self) -> ParticipantsApi<'_> {
         ParticipantsApi {
             client: self,
@@ -146,11 +222,34 @@ impl Client {
     }
 
     /// Room event streams.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let hub = gambi_test_support::TestHub::start().await;
+    /// # let hub_url = hub.url();
+    /// use futures::StreamExt as _;
+    /// use gambi_protocol as proto;
+    ///
+    /// let client = gambi_client::Client::new(&hub_url)?;
+    /// # let request = proto::CreateRoomRequest { name: "Lab".into(), ..Default::default() };
+    /// # let code = client.rooms().create(&request).await?.data.room.code;
+    /// let mut events = client.events().watch_room(&code);
+    /// let first = events.next().await.expect("an event")?;
+    /// assert_eq!(first.payload.kind(), "connected");
+    /// # Ok(()) }
+    /// ```
     pub fn events(&self) -> EventsApi<'_> {
         EventsApi { client: self }
     }
 
     /// The OpenAI-compatible base URL of a room: `{hub}/rooms/{code}/v1`.
+    ///
+    /// ```
+    /// let client = gambi_client::Client::new("http://localhost:3000")?;
+    /// assert_eq!(client.inference_base_url("K7QF2M"), "http://localhost:3000/rooms/K7QF2M/v1");
+    /// # Ok::<(), gambi_client::NewClientError>(())
+    /// ```
     pub fn inference_base_url(&self, code: &str) -> String {
         self.url(&["rooms", code, "v1"]).into()
     }
@@ -164,6 +263,14 @@ impl Client {
 
     /// Room `code` of this hub, as an OpenAI client sees it: base URL, API key and
     /// routing strings. Add the room's password with [`Room::with_password`].
+    ///
+    /// ```
+    /// let client = gambi_client::Client::new("http://localhost:3000")?;
+    /// let room = client.room("K7QF2M");
+    /// assert_eq!(room.base_url(), "http://localhost:3000/rooms/K7QF2M/v1");
+    /// assert_eq!(room.model("llama3"), "model:llama3");
+    /// # Ok::<(), gambi_client::NewClientError>(())
+    /// ```
     pub fn room(&self, code: &str) -> Room {
         Room::at(&self.base, &self.hub_url, code)
     }
@@ -218,6 +325,13 @@ impl Client {
 
 /// Checks a hub URL by the rule of [`Client::new`]: absolute `http` or `https`, with a
 /// host, without query or fragment. One trailing `/` is dropped.
+///
+/// ```
+/// let url = gambi_client::parse_hub_url("http://hub.lan/gambi/")?;
+/// assert_eq!(url.as_str(), "http://hub.lan/gambi");
+/// assert!(gambi_client::parse_hub_url("ws://hub.lan").is_err());
+/// # Ok::<(), gambi_client::NewClientError>(())
+/// ```
 pub fn parse_hub_url(hub_url: &str) -> Result<Url, NewClientError> {
     check_hub_url(hub_url.strip_suffix('/').unwrap_or(hub_url))
 }
