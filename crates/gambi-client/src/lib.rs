@@ -5,9 +5,10 @@
 //! envelope, typed with [`gambi_protocol`]'s wire types, or a [`ClientError`] shaped like
 //! the hub's error envelope (status, code, message, hint, details, request id).
 //!
-//! For the inference plane the client only builds URLs and `model` strings
-//! ([`Client::inference_base_url`], [`inference`]): point any OpenAI SDK at the base URL,
-//! with the room password (if any) as the API key.
+//! For the inference plane the client only builds URLs and `model` strings ([`Room`],
+//! [`inference`]): point any OpenAI SDK at the room's base URL, with the room password
+//! (if any) as the API key; the `openai_room` example does it with `async-openai`.
+//! [`discovery`] finds hubs (the configured one, a static list, mDNS) and their rooms.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
