@@ -7,6 +7,7 @@
 //! what the screen shows, never for a fixed time.
 
 use std::num::NonZeroU16;
+use std::os::fd::{AsFd as _, OwnedFd};
 use std::process::ExitStatus;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -34,6 +35,8 @@ const DOWN: &str = "\x1b[B";
 struct Terminal {
     child: Child,
     input: pty_process::OwnedWritePty,
+    /// The terminal itself, to read its mode.
+    pty: OwnedFd,
     screen: Arc<Mutex<vt100::Parser>>,
     changed: Arc<Notify>,
     reader: Option<JoinHandle<()>>,
@@ -58,6 +61,10 @@ impl Terminal {
             .kill_on_drop(true)
             .spawn(pts)
             .expect("gambi starts");
+        let fd = pty
+            .as_fd()
+            .try_clone_to_owned()
+            .expect("the pseudo-terminal's descriptor");
         let (mut output, input) = pty.into_split();
         let screen = Arc::new(Mutex::new(vt100::Parser::new(ROWS, COLS, 0)));
         let changed = Arc::new(Notify::new());
@@ -77,6 +84,7 @@ impl Terminal {
         Self {
             child,
             input,
+            pty: fd,
             screen,
             changed,
             reader: Some(reader),
@@ -107,6 +115,25 @@ impl Terminal {
             if tokio::time::timeout_at(deadline, changed).await.is_err() {
                 panic!("the screen never showed {needle:?}; it shows:\n{contents}");
             }
+        }
+    }
+
+    /// Waits until the program has turned the terminal's echo off (a secret prompt).
+    ///
+    /// A secret prompt is drawn before the terminal stops echoing, and switching the mode
+    /// discards what was typed in between; a person reads the prompt first, the test must
+    /// wait for the mode. No event marks the switch, so the mode is checked every few
+    /// milliseconds, up to the test's patience.
+    async fn wait_for_no_echo(&self) {
+        use nix::sys::termios::{LocalFlags, tcgetattr};
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let mode = tcgetattr(&self.pty).expect("the terminal's mode");
+            if !mode.local_flags.contains(LocalFlags::ECHO) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "the terminal kept echoing");
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
 
@@ -220,6 +247,7 @@ async fn room_create_asks_for_the_name_and_the_password() {
     terminal.wait_for("Room name").await;
     terminal.type_keys("Night class\r").await;
     terminal.wait_for("Room password").await;
+    terminal.wait_for_no_echo().await;
     terminal.type_keys("s3cret\r").await;
     let screen = terminal.wait_for("Created room").await;
     assert!(
