@@ -54,9 +54,19 @@ pub(crate) struct GlobalArgs {
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub(crate) quiet: bool,
 
-    /// Log debug details to stderr (by default only warnings; RUST_LOG overrides both)
+    /// Log debug details to stderr (by default only warnings; DEBUG=* or DEBUG=gambi*
+    /// does the same, RUST_LOG overrides all)
     #[arg(short, long, global = true)]
     pub(crate) verbose: bool,
+
+    /// Never prompt for missing values (prompts only appear when stdin is a terminal)
+    #[arg(
+        long,
+        global = true,
+        env = "GAMBI_NO_INTERACTIVE",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub(crate) no_interactive: bool,
 }
 
 /// The command groups.
@@ -76,6 +86,8 @@ pub(crate) enum Command {
     Events(EventsCommand),
     /// Watch rooms live, run a hub, create and join rooms, in a terminal interface.
     Tui(TuiArgs),
+    /// Print a shell completion script: bash, zsh, fish or powershell.
+    Completions(CompletionsArgs),
 }
 
 impl Command {
@@ -95,6 +107,26 @@ impl Command {
 pub(crate) enum HubCommand {
     /// Start the hub and serve until SIGINT or SIGTERM.
     Serve(ServeArgs),
+    /// Find hubs: the configured one, the config file's list, and those announced on the
+    /// local network (mDNS).
+    Discover(DiscoverArgs),
+}
+
+/// How long discovery listens for mDNS announcements.
+#[derive(Debug, Args)]
+pub(crate) struct BrowseArgs {
+    /// How long to listen for hubs announced on the local network, in milliseconds
+    #[arg(long = "timeout", value_name = "MS", default_value_t = 1500,
+          value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    pub(crate) timeout_ms: u64,
+}
+
+/// `gambi hub discover`
+#[derive(Debug, Args)]
+pub(crate) struct DiscoverArgs {
+    /// Browse window.
+    #[command(flatten)]
+    pub(crate) browse: BrowseArgs,
 }
 
 /// `gambi hub serve`
@@ -175,6 +207,11 @@ pub(crate) struct ServeArgs {
     /// serve.corsOrigins, else any origin]
     #[arg(long = "cors-origin", value_name = "ORIGIN")]
     pub(crate) cors_origins: Vec<String>,
+
+    /// Announce the hub on the local network (mDNS), so that `gambi hub discover` and
+    /// `--room-name` find it [default: the config file's serve.mdns, else off]
+    #[arg(long)]
+    pub(crate) mdns: bool,
 }
 
 /// `gambi room ...`
@@ -186,14 +223,16 @@ pub(crate) enum RoomCommand {
     List(ListArgs),
     /// Show one room.
     Get(GetArgs),
+    /// List the rooms of every hub discovery finds.
+    Discover(RoomDiscoverArgs),
 }
 
 /// `gambi room create`
 #[derive(Debug, Args)]
 pub(crate) struct CreateArgs {
-    /// Room name
+    /// Room name (asked for on a terminal when missing)
     #[arg(short, long, value_name = "NAME")]
-    pub(crate) name: String,
+    pub(crate) name: Option<String>,
 
     /// Room password: participants, event watchers and inference clients must present it
     #[arg(short, long, value_name = "PASSWORD")]
@@ -250,6 +289,23 @@ pub(crate) struct ListArgs {
     pub(crate) admin_token: Option<String>,
 }
 
+/// `gambi room discover`
+#[derive(Debug, Args)]
+pub(crate) struct RoomDiscoverArgs {
+    /// Browse window.
+    #[command(flatten)]
+    pub(crate) browse: BrowseArgs,
+
+    /// An admin token, for hubs that require one to list rooms
+    #[arg(
+        long,
+        env = "GAMBI_ADMIN_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub(crate) admin_token: Option<String>,
+}
+
 /// `gambi room get`
 #[derive(Debug, Args)]
 pub(crate) struct GetArgs {
@@ -277,12 +333,17 @@ pub(crate) enum ParticipantCommand {
                         and are never printed."
 )]
 pub(crate) struct JoinArgs {
-    /// Room code
+    /// Room code (asked for on a terminal when missing)
     #[arg(short, long, value_name = "CODE", allow_hyphen_values = true)]
     pub(crate) room: Option<String>,
 
+    /// Find the room by name instead: among the rooms of --hub, or, without --hub, of the
+    /// hubs discovery finds (the configured one, the config file's list, mDNS)
+    #[arg(long, value_name = "NAME", conflicts_with = "room")]
+    pub(crate) room_name: Option<String>,
+
     /// Participant id; keep it stable, so that joining again replaces this participant
-    /// instead of adding another
+    /// instead of adding another (asked for on a terminal when missing)
     #[arg(long, value_name = "ID", allow_hyphen_values = true)]
     pub(crate) participant_id: Option<String>,
 
@@ -290,7 +351,8 @@ pub(crate) struct JoinArgs {
     #[arg(short, long, value_name = "NAME")]
     pub(crate) nickname: Option<String>,
 
-    /// Model to serve, as the provider lists it (llama3 also matches llama3:latest)
+    /// Model to serve, as the provider lists it (llama3 also matches llama3:latest);
+    /// chosen from the provider's list on a terminal when missing
     #[arg(short, long, value_name = "MODEL")]
     pub(crate) model: Option<String>,
 
@@ -367,7 +429,7 @@ pub(crate) struct HeartbeatArgs {
 /// `gambi events ...`
 #[derive(Debug, Subcommand)]
 pub(crate) enum EventsCommand {
-    /// Print a room's events as they happen, until the hub closes the stream.
+    /// Print a room's events as they happen; reconnects when the stream drops.
     Watch(WatchArgs),
 }
 
@@ -375,12 +437,27 @@ pub(crate) enum EventsCommand {
 #[derive(Debug, Args)]
 pub(crate) struct WatchArgs {
     /// Room code
-    #[arg(short, long, value_name = "CODE", allow_hyphen_values = true)]
-    pub(crate) room: String,
+    #[arg(
+        short,
+        long,
+        value_name = "CODE",
+        allow_hyphen_values = true,
+        required_unless_present = "room_name"
+    )]
+    pub(crate) room: Option<String>,
+
+    /// Find the room by name instead (among the rooms of --hub, or of the hubs discovery
+    /// finds)
+    #[arg(long, value_name = "NAME", conflicts_with = "room")]
+    pub(crate) room_name: Option<String>,
 
     /// Room password, when the room has one
     #[arg(short, long, value_name = "PASSWORD")]
     pub(crate) password: Option<String>,
+
+    /// End when the stream is lost instead of reconnecting
+    #[arg(long)]
+    pub(crate) no_reconnect: bool,
 }
 
 /// `gambi tui`
@@ -408,6 +485,14 @@ pub(crate) struct TuiArgs {
     /// dropped otherwise)
     #[arg(long, value_name = "PATH")]
     pub(crate) log_file: Option<PathBuf>,
+}
+
+/// `gambi completions`
+#[derive(Debug, Args)]
+pub(crate) struct CompletionsArgs {
+    /// The shell
+    #[arg(value_enum)]
+    pub(crate) shell: clap_complete::Shell,
 }
 
 /// Parses `--port`.

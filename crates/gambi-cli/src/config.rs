@@ -9,16 +9,20 @@
 //!                      "endpoint": "http://localhost:11434",
 //!                      "headers": { "Authorization": "Bearer sk-..." },
 //!                      "noSpecs": false,
-//!                      "serve": { "host": "0.0.0.0", "port": 3000,
+//!                      "hubs": ["http://10.0.0.3:3000"],
+//!                      "serve": { "host": "0.0.0.0", "port": 3000, "mdns": true,
 //!                                 "responseStartTimeout": 300, "responseIdleTimeout": 120,
 //!                                 "removeOfflineAfter": 600, "shutdownGrace": 10,
 //!                                 "corsOrigins": ["http://localhost:5173"] } } } }
 //! ```
 //!
+//! `hubs` is the static list discovery tries besides the configured hub and mDNS, for
+//! networks where multicast is blocked.
+//!
 //! The environment is `--env`, else `GAMBI_ENV`, else `defaultEnv`. A missing file is
 //! fine; a file that does not parse, or an environment name it does not define, is a usage
-//! error (exit 2). Unknown keys are ignored, so files written for the original CLI (with
-//! `serve.mdns`) load unchanged.
+//! error (exit 2). Unknown keys are ignored, so files written for the original CLI load
+//! unchanged.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -54,6 +58,9 @@ pub(crate) struct EnvConfig {
     /// Whether `participant join` keeps the machine's specs to itself.
     #[serde(default)]
     pub(crate) no_specs: bool,
+    /// Hubs discovery tries besides the configured one and mDNS.
+    #[serde(default)]
+    pub(crate) hubs: Vec<String>,
     /// Settings of `hub serve`.
     #[serde(default)]
     pub(crate) serve: ServeConfig,
@@ -90,6 +97,8 @@ pub(crate) struct ServeConfig {
     pub(crate) shutdown_grace: Option<u64>,
     /// Web origins allowed to call the hub from a browser.
     pub(crate) cors_origins: Option<Vec<String>>,
+    /// Announce the hub over mDNS.
+    pub(crate) mdns: Option<bool>,
 }
 
 /// Where the config file lives, if there is a home directory to put it in.
@@ -172,7 +181,8 @@ mod tests {
                                                       "responseStartTimeout": 90, "responseIdleTimeout": 30,
                                                       "corsOrigins": ["http://localhost:5173"]}},
             "home": {"hubUrl": "http://localhost:3000", "endpoint": "http://localhost:11434",
-                     "headers": {"Authorization": "Bearer sk-home"}, "noSpecs": true}
+                     "headers": {"Authorization": "Bearer sk-home"}, "noSpecs": true,
+                     "hubs": ["http://10.0.0.3:3000", "http://10.0.0.4:3000"]}
         }
     }"#;
 
@@ -196,6 +206,7 @@ mod tests {
                 remove_offline_after: None,
                 shutdown_grace: None,
                 cors_origins: Some(vec!["http://localhost:5173".into()]),
+                mdns: Some(true),
             }
         );
         let home = check(Some(FILE), Some("home"))
@@ -209,6 +220,8 @@ mod tests {
             Some("Bearer sk-home")
         );
         assert!(lab.headers.0.is_empty());
+        assert!(lab.hubs.is_empty());
+        assert_eq!(home.hubs, ["http://10.0.0.3:3000", "http://10.0.0.4:3000"]);
         let debug = format!("{home:?}");
         assert!(debug.contains("Authorization") && !debug.contains("sk-home"));
         assert_eq!(check(Some("{}"), None).expect("valid"), None);

@@ -26,19 +26,9 @@ pub(crate) enum Destination<'a> {
     Nowhere,
 }
 
-/// Starts logging: warnings by default, debug details with `verbose`, or whatever
-/// `rust_log` (`RUST_LOG`) asks for.
-pub(crate) fn init(
-    verbose: bool,
-    rust_log: Option<String>,
-    destination: Destination<'_>,
-) -> io::Result<()> {
-    let filter = match rust_log {
-        Some(directives) if !directives.trim().is_empty() => EnvFilter::new(directives),
-        _ if verbose => EnvFilter::new("debug,hyper=info,hyper_util=info,h2=info,rustls=info"),
-        _ => EnvFilter::new("warn"),
-    };
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+/// Starts logging lines that pass `filter` ([`filter`]) to `destination`.
+pub(crate) fn init(filter: &str, destination: Destination<'_>) -> io::Result<()> {
+    let builder = tracing_subscriber::fmt().with_env_filter(EnvFilter::new(filter));
     match destination {
         Destination::Stderr => builder
             .with_writer(RedactingSink(Sink::Stderr))
@@ -57,6 +47,39 @@ pub(crate) fn init(
         Destination::Nowhere => {}
     }
     Ok(())
+}
+
+/// Debug details of everything but the HTTP, TLS and mDNS plumbing underneath.
+const VERBOSE: &str = "debug,hyper=info,hyper_util=info,h2=info,rustls=info,mio=info";
+
+/// Debug details of Gambi's own crates (and of the hub's HTTP exchanges), warnings of
+/// the rest.
+const GAMBI_DEBUG: &str = "warn,gambi=debug,gambi_hub=debug,gambi_client=debug,\
+                           gambi_participant=debug,gambi_protocol=debug,tower_http=debug";
+
+/// What to log: `RUST_LOG` when set; else debug details for `--verbose` or a `DEBUG`
+/// that names everything (`*`) or Gambi (`gambi*`, `gambi`, `gambi:*`), as the
+/// `debug` convention of Node tools has it (a comma- or space-separated list, `-name`
+/// excludes); else warnings.
+pub(crate) fn filter(rust_log: Option<&str>, debug: Option<&str>, verbose: bool) -> String {
+    if let Some(directives) = rust_log.filter(|directives| !directives.trim().is_empty()) {
+        return directives.to_owned();
+    }
+    let patterns: Vec<&str> = debug
+        .unwrap_or_default()
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|pattern| !pattern.is_empty() && !pattern.starts_with('-'))
+        .collect();
+    if verbose || patterns.contains(&"*") {
+        VERBOSE.to_owned()
+    } else if patterns
+        .iter()
+        .any(|pattern| pattern.to_ascii_lowercase().starts_with("gambi"))
+    {
+        GAMBI_DEBUG.to_owned()
+    } else {
+        "warn".to_owned()
+    }
 }
 
 /// Query parameters whose values are secrets.
@@ -177,5 +200,33 @@ mod tests {
         check("url=\"/t?token=q\"", "url=\"/t?token=[redacted]\"");
         check("token=", "token=");
         check("end token=zz", "end token=[redacted]");
+    }
+
+    #[test]
+    fn log_filters() {
+        // (RUST_LOG, DEBUG, --verbose, filter)
+        let cases = [
+            (None, None, false, "warn"),
+            (None, None, true, VERBOSE),
+            (None, Some("*"), false, VERBOSE),
+            (None, Some("gambi*"), false, GAMBI_DEBUG),
+            (None, Some("gambi:*"), false, GAMBI_DEBUG),
+            (None, Some("express,gambi"), false, GAMBI_DEBUG),
+            (None, Some("express -gambi"), false, "warn"),
+            (None, Some("express"), false, "warn"),
+            (None, Some(""), false, "warn"),
+            (Some("info"), Some("*"), true, "info"),
+            (Some("  "), Some("gambi*"), false, GAMBI_DEBUG),
+        ];
+        for (rust_log, debug, verbose, expected) in cases {
+            assert_eq!(
+                filter(rust_log, debug, verbose),
+                expected,
+                "{rust_log:?} {debug:?} {verbose}"
+            );
+        }
+        for filter in [VERBOSE, GAMBI_DEBUG] {
+            assert!(EnvFilter::try_new(filter).is_ok(), "{filter}");
+        }
     }
 }

@@ -22,6 +22,7 @@ mod config;
 mod error;
 mod logging;
 mod output;
+mod prompt;
 mod signal;
 mod tui;
 
@@ -55,11 +56,12 @@ fn main() -> ExitCode {
             .map_or(logging::Destination::Nowhere, logging::Destination::File),
         _ => logging::Destination::Stderr,
     };
-    if let Err(error) = logging::init(
+    let filter = logging::filter(
+        std::env::var("RUST_LOG").ok().as_deref(),
+        std::env::var("DEBUG").ok().as_deref(),
         cli.global.verbose,
-        std::env::var("RUST_LOG").ok(),
-        destination,
-    ) {
+    );
+    if let Err(error) = logging::init(&filter, destination) {
         return report(&CliError::usage(
             format!("Cannot open the log file: {error}"),
             "Pass --log-file a writable path.",
@@ -84,6 +86,7 @@ fn main() -> ExitCode {
         out,
         hub_flag: cli.global.hub.filter(|hub| !hub.trim().is_empty()),
         env,
+        interactive: !cli.global.no_interactive && prompt::terminal_attached(),
     };
 
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -114,6 +117,8 @@ fn main() -> ExitCode {
 async fn run(command: Command, ctx: &Context) -> anyhow::Result<()> {
     match command {
         Command::Hub(HubCommand::Serve(args)) => commands::hub::serve(args, ctx).await,
+        Command::Hub(HubCommand::Discover(args)) => commands::discover::hubs(args, ctx).await,
+        Command::Room(RoomCommand::Discover(args)) => commands::discover::rooms(args, ctx).await,
         Command::Room(RoomCommand::Create(args)) => commands::room::create(args, ctx).await,
         Command::Room(RoomCommand::List(args)) => commands::room::list(args, ctx).await,
         Command::Room(RoomCommand::Get(args)) => commands::room::get(args, ctx).await,
@@ -128,6 +133,7 @@ async fn run(command: Command, ctx: &Context) -> anyhow::Result<()> {
         }
         Command::Events(EventsCommand::Watch(args)) => commands::events::watch(args, ctx).await,
         Command::Tui(args) => tui::run(args, ctx).await,
+        Command::Completions(args) => commands::completions::print(&args, ctx),
     }
 }
 

@@ -87,6 +87,17 @@ impl Output {
         if self.quiet { Ok(()) } else { self.line(line) }
     }
 
+    /// A notice for people on stderr, whatever the format (e.g. a stream being
+    /// reconnected); `--quiet` drops it.
+    pub(crate) fn notice(&self, line: &str) -> io::Result<()> {
+        if self.quiet {
+            return Ok(());
+        }
+        let mut stderr = io::stderr().lock();
+        writeln!(stderr, "{line}")?;
+        stderr.flush()
+    }
+
     /// A JSON value: pretty in `json` (and `text`) format, one compact line in `ndjson`.
     pub(crate) fn value<T: Serialize>(&self, value: &T) -> io::Result<()> {
         let text = match self.format {

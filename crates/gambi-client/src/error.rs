@@ -20,6 +20,25 @@ use serde_json::{Value, json};
 ///
 /// [`ClientError::kind`] says what failed in terms a caller branches on (for example a
 /// participant runtime that registers again when the hub no longer knows it).
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let hub = gambi_test_support::TestHub::start().await;
+/// # let hub_url = hub.url();
+/// use gambi_client::{Client, ErrorKind};
+///
+/// let error = Client::new(&hub_url)?.rooms().get("NOROOM").await.unwrap_err();
+/// assert_eq!(error.kind, ErrorKind::RoomNotFound);
+/// assert_eq!(error.status, 404);
+/// assert!(error.is_fatal(), "asking again cannot help");
+///
+/// // Nothing listens on port 9 of the loopback: the client reports it as a 503.
+/// let error = Client::new("http://127.0.0.1:9")?.health().await.unwrap_err();
+/// assert_eq!((error.kind, error.status), (ErrorKind::Unreachable, 503));
+/// assert!(error.cause().is_some());
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{message}")]
 pub struct ClientError {

@@ -25,7 +25,8 @@ type Inner = Pin<Box<dyn Stream<Item = Result<proto::RoomEvent, ClientError>> + 
 /// `404 ROOM_NOT_FOUND`; wrong or missing password: `401 INVALID_PASSWORD`), could not be
 /// reached or dropped the connection (`503`), or did not send an event stream (`502`).
 /// The stream ends without an error when the hub closes it, e.g. when it shuts down.
-/// There is no reconnection.
+/// There is no reconnection: open a new stream (`gambi events watch` and the terminal
+/// interface do, with backoff). See [`crate::Client::events`] for an example.
 pub struct RoomEventStream {
     inner: Inner,
 }

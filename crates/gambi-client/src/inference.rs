@@ -2,7 +2,16 @@
 //!
 //! The hub speaks the OpenAI wire format there, so any OpenAI SDK works: give it
 //! [`crate::Client::inference_base_url`] as base URL, the room password (if any) as API key,
-//! and one of the `model` strings below to choose who answers.
+//! and one of the `model` strings below to choose who answers ([`crate::Room`] bundles
+//! all three).
+//!
+//! ```
+//! use gambi_client::inference;
+//!
+//! assert_eq!(inference::any(), "*");
+//! assert_eq!(inference::model("llama3"), "model:llama3");
+//! assert_eq!(inference::participant("alice-laptop"), "alice-laptop");
+//! ```
 
 use gambi_protocol as proto;
 

@@ -5,9 +5,10 @@
 //! envelope, typed with [`gambi_protocol`]'s wire types, or a [`ClientError`] shaped like
 //! the hub's error envelope (status, code, message, hint, details, request id).
 //!
-//! For the inference plane the client only builds URLs and `model` strings
-//! ([`Client::inference_base_url`], [`inference`]): point any OpenAI SDK at the base URL,
-//! with the room password (if any) as the API key.
+//! For the inference plane the client only builds URLs and `model` strings ([`Room`],
+//! [`inference`]): point any OpenAI SDK at the room's base URL, with the room password
+//! (if any) as the API key; the `openai_room` example does it with `async-openai`.
+//! [`discovery`] finds hubs (the configured one, a static list, mDNS) and their rooms.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -26,9 +27,11 @@
 //! Like every library crate of Gambi, this one reads no environment variables or files and
 //! prints nothing; it logs through `tracing`.
 
+pub mod discovery;
 mod error;
 mod events;
 pub mod inference;
+mod room;
 
 use std::time::Duration;
 
@@ -41,6 +44,7 @@ use url::Url;
 pub use error::{ClientError, ErrorKind, NewClientError};
 pub use events::RoomEventStream;
 pub use gambi_protocol::LlmProtocol;
+pub use room::{OPEN_ROOM_API_KEY, Room};
 
 /// Default limit on one management call, connecting included. Event streams have none.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -79,6 +83,18 @@ impl Client {
     /// A client of the hub at `hub_url` (e.g. `http://localhost:3000`). One trailing `/`
     /// is dropped; the URL must be absolute `http` or `https`, without query or fragment.
     /// It may carry a path prefix (a hub behind a reverse proxy).
+    ///
+    /// ```
+    /// use gambi_client::{Client, NewClientError};
+    ///
+    /// let client = Client::new("http://hub.lan:3000/")?;
+    /// assert_eq!(client.hub_url(), "http://hub.lan:3000");
+    /// assert!(matches!(
+    ///     Client::new("hub.lan:3000"),
+    ///     Err(NewClientError::InvalidHubUrl { .. })
+    /// ));
+    /// # Ok::<(), NewClientError>(())
+    /// ```
     pub fn new(hub_url: &str) -> Result<Self, NewClientError> {
         let http = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
@@ -123,17 +139,81 @@ impl Client {
     }
 
     /// `GET /v1/health`.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let hub = gambi_test_support::TestHub::start().await;
+    /// # let hub_url = hub.url();
+    /// let client = gambi_client::Client::new(&hub_url)?;
+    /// let health = client.health().await?;
+    /// assert_eq!(health.data.status, "ok");
+    /// println!("hub version {:?}", health.data.version);
+    /// # Ok(()) }
+    /// ```
     pub async fn health(&self) -> Result<proto::Envelope<proto::HealthResponse>, ClientError> {
         let request = self.request(Method::GET, &["v1", "health"]);
         Ok(self.send(request).await?.1)
     }
 
     /// Room routes.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let hub = gambi_test_support::TestHub::start().await;
+    /// # let hub_url = hub.url();
+    /// use gambi_protocol as proto;
+    ///
+    /// let client = gambi_client::Client::new(&hub_url)?;
+    /// let created = client
+    ///     .rooms()
+    ///     .create(&proto::CreateRoomRequest {
+    ///         name: "Lab".into(),
+    ///         password: Some("s3cret".into()),
+    ///         ..Default::default()
+    ///     })
+    ///     .await?;
+    /// let code = created.data.room.code;
+    /// let room = client.rooms().get(&code).await?;
+    /// assert!(room.data.password_protected);
+    /// let listed = client.rooms().list().await?;
+    /// assert_eq!(listed.data.len(), 1);
+    /// # Ok(()) }
+    /// ```
     pub fn rooms(&self) -> RoomsApi<'_> {
         RoomsApi { client: self }
     }
 
-    /// Participant routes.
+    /// Participant routes. A participant runtime (`gambi-participant`) makes these calls
+    /// for you; they are here for tools that manage participants.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let hub = gambi_test_support::TestHub::start().await;
+    /// # let hub_url = hub.url();
+    /// use gambi_protocol as proto;
+    ///
+    /// let client = gambi_client::Client::new(&hub_url)?;
+    /// # let request = proto::CreateRoomRequest { name: "Lab".into(), ..Default::default() };
+    /// # let code = client.rooms().create(&request).await?.data.room.code;
+    /// let registration = proto::ParticipantRegistration {
+    ///     nickname: "Alice".into(),
+    ///     model: "llama3".into(),
+    ///     endpoint: "http://localhost:11434".into(),
+    ///     ..Default::default()
+    /// };
+    /// let upserted = client.participants().upsert(&code, "alice", &registration).await?;
+    /// assert!(upserted.created());
+    /// // Its session credential lets the same participant act while its tunnel is live.
+    /// let session = upserted.envelope.data.session_token.clone().unwrap_or_default();
+    /// let participants = client.participants().with_session(&session);
+    /// participants.heartbeat(&code, "alice").await?;
+    /// assert_eq!(participants.list(&code).await?.data[0].id, "alice");
+    /// participants.remove(&code, "alice").await?;
+    /// # Ok(()) }
+    /// ```
     pub fn participants(&self) -> ParticipantsApi<'_> {
         ParticipantsApi {
             client: self,
@@ -143,11 +223,34 @@ impl Client {
     }
 
     /// Room event streams.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let hub = gambi_test_support::TestHub::start().await;
+    /// # let hub_url = hub.url();
+    /// use futures::StreamExt as _;
+    /// use gambi_protocol as proto;
+    ///
+    /// let client = gambi_client::Client::new(&hub_url)?;
+    /// # let request = proto::CreateRoomRequest { name: "Lab".into(), ..Default::default() };
+    /// # let code = client.rooms().create(&request).await?.data.room.code;
+    /// let mut events = client.events().watch_room(&code);
+    /// let first = events.next().await.expect("an event")?;
+    /// assert_eq!(first.payload.kind(), "connected");
+    /// # Ok(()) }
+    /// ```
     pub fn events(&self) -> EventsApi<'_> {
         EventsApi { client: self }
     }
 
     /// The OpenAI-compatible base URL of a room: `{hub}/rooms/{code}/v1`.
+    ///
+    /// ```
+    /// let client = gambi_client::Client::new("http://localhost:3000")?;
+    /// assert_eq!(client.inference_base_url("K7QF2M"), "http://localhost:3000/rooms/K7QF2M/v1");
+    /// # Ok::<(), gambi_client::NewClientError>(())
+    /// ```
     pub fn inference_base_url(&self, code: &str) -> String {
         self.url(&["rooms", code, "v1"]).into()
     }
@@ -159,14 +262,23 @@ impl Client {
         self.url(&segments).into()
     }
 
+    /// Room `code` of this hub, as an OpenAI client sees it: base URL, API key and
+    /// routing strings. Add the room's password with [`Room::with_password`].
+    ///
+    /// ```
+    /// let client = gambi_client::Client::new("http://localhost:3000")?;
+    /// let room = client.room("K7QF2M");
+    /// assert_eq!(room.base_url(), "http://localhost:3000/rooms/K7QF2M/v1");
+    /// assert_eq!(room.model("llama3"), "model:llama3");
+    /// # Ok::<(), gambi_client::NewClientError>(())
+    /// ```
+    pub fn room(&self, code: &str) -> Room {
+        Room::at(&self.base, &self.hub_url, code)
+    }
+
     /// `{hub}/<segments...>`, each segment percent-encoded.
     fn url(&self, segments: &[&str]) -> Url {
-        let mut url = self.base.clone();
-        // `check_hub_url` only accepts URLs with a host, and those can always take a path.
-        if let Ok(mut path) = url.path_segments_mut() {
-            path.pop_if_empty().extend(segments);
-        }
-        url
+        join_segments(&self.base, segments)
     }
 
     /// A request with the bearer token, without a timeout.
@@ -214,8 +326,25 @@ impl Client {
 
 /// Checks a hub URL by the rule of [`Client::new`]: absolute `http` or `https`, with a
 /// host, without query or fragment. One trailing `/` is dropped.
+///
+/// ```
+/// let url = gambi_client::parse_hub_url("http://hub.lan/gambi/")?;
+/// assert_eq!(url.as_str(), "http://hub.lan/gambi");
+/// assert!(gambi_client::parse_hub_url("ws://hub.lan").is_err());
+/// # Ok::<(), gambi_client::NewClientError>(())
+/// ```
 pub fn parse_hub_url(hub_url: &str) -> Result<Url, NewClientError> {
     check_hub_url(hub_url.strip_suffix('/').unwrap_or(hub_url))
+}
+
+/// `base` with `segments` appended, each percent-encoded.
+fn join_segments(base: &Url, segments: &[&str]) -> Url {
+    let mut url = base.clone();
+    // `check_hub_url` only accepts URLs with a host, and those can always take a path.
+    if let Ok(mut path) = url.path_segments_mut() {
+        path.pop_if_empty().extend(segments);
+    }
+    url
 }
 
 /// Validates a hub URL (already stripped of one trailing `/`).

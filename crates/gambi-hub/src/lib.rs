@@ -9,7 +9,8 @@
 //! * inference (`/rooms/{code}/v1/*`): OpenAI-compatible routes proxied through tunnels.
 //!
 //! Entry points: [`router`] for the routes over a [`Hub`], and [`serve`] to run a hub on a
-//! listener until a shutdown token fires. The library never reads the environment, never
+//! listener until a shutdown token fires; [`mdns::Announcement`] announces a running hub
+//! on the local network. The library never reads the environment, never
 //! installs signal handlers and never prints: the CLI does that and passes the results in.
 
 mod adapter;
@@ -19,6 +20,7 @@ mod config;
 mod error;
 mod hub;
 mod inference;
+pub mod mdns;
 mod password;
 mod responses;
 mod room;

@@ -174,12 +174,13 @@ fn request_span(request: &Request<Body>) -> Span {
         .extensions()
         .get::<MatchedPath>()
         .map_or("", MatchedPath::as_str);
+    // Recorded with `%` so they read `room=K7QF2M`, as in the other spans of the hub.
     tracing::info_span!(
         "request",
-        id,
+        id = %id,
         method = %request.method(),
-        route,
-        room = room_code(request.uri().path()).unwrap_or(""),
+        route = %route,
+        room = %room_code(request.uri().path()).unwrap_or(""),
         participant = tracing::field::Empty,
     )
 }

@@ -9,6 +9,17 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
 /// Headers (typically `Authorization` or `x-api-key`) that authenticate the runtime to its
 /// provider. They win over any header of the same name the hub sends along with a request.
+///
+/// ```
+/// use gambi_participant::AuthHeaders;
+///
+/// let mut headers = AuthHeaders::from_pairs([("Authorization", "Bearer sk-123")])?;
+/// headers.insert("x-api-key", "k-456")?;
+/// assert_eq!(headers.names().collect::<Vec<_>>().len(), 2);
+/// assert!(!format!("{headers:?}").contains("sk-123"), "values never show");
+/// assert!(headers.insert("bad name", "x").is_err());
+/// # Ok::<(), gambi_participant::InvalidHeader>(())
+/// ```
 #[derive(Clone, Default)]
 pub struct AuthHeaders {
     map: HeaderMap,

@@ -31,6 +31,24 @@ impl Default for BackoffPolicy {
 }
 
 /// Backoff state: how many retries have been made since the last reset.
+///
+/// ```
+/// use std::time::Duration;
+///
+/// use gambi_participant::{Backoff, BackoffPolicy};
+///
+/// let mut backoff = Backoff::new(BackoffPolicy {
+///     base: Duration::from_secs(1),
+///     cap: Duration::from_secs(8),
+///     stable_after: Duration::from_secs(60),
+/// });
+/// // With the jitter at its top, the delays double up to the cap.
+/// let delays: Vec<u64> = (0..5).map(|_| backoff.next_delay(1.0).as_secs()).collect();
+/// assert_eq!(delays, [1, 2, 4, 8, 8]);
+/// // A connection that stayed up long enough starts over.
+/// backoff.connection_ended(Duration::from_secs(90));
+/// assert_eq!(backoff.next_delay(0.0), Duration::from_millis(500));
+/// ```
 #[derive(Debug, Clone)]
 pub struct Backoff {
     policy: BackoffPolicy,

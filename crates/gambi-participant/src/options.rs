@@ -63,6 +63,27 @@ pub struct SessionOptions {
 impl SessionOptions {
     /// Options with the required values and defaults for the rest: no password, specs,
     /// config, capability override or credentials; one slot; reconnection on.
+    ///
+    /// ```
+    /// use std::num::NonZeroU32;
+    ///
+    /// use gambi_participant::{AuthHeaders, SessionOptions};
+    ///
+    /// let mut options = SessionOptions::new(
+    ///     "http://hub.lan:3000".parse()?,
+    ///     "K7QF2M",
+    ///     "alice-laptop",
+    ///     "Alice",
+    ///     "gpt-4o-mini",
+    ///     "https://api.openai.com".parse()?,
+    /// );
+    /// options.password = Some("room password".into());
+    /// options.auth_headers = AuthHeaders::from_pairs([("Authorization", "Bearer sk-local")])?;
+    /// options.max_concurrency = NonZeroU32::new(4).expect("non-zero");
+    /// options.reconnect = None; // end when the tunnel is lost, as the original runtime did
+    /// assert!(!format!("{options:?}").contains("sk-local"), "secrets are redacted");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn new(
         hub_url: Url,
         room_code: impl Into<String>,

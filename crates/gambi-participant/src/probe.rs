@@ -54,6 +54,22 @@ impl ProbeResult {
     /// The model check of joining a room: the provider's name for `requested`, or why the
     /// provider at `endpoint` (named in the error) cannot serve it.
     ///
+    /// ```
+    /// use gambi_participant::{ModelUnavailable, ProbeResult};
+    ///
+    /// let found = ProbeResult {
+    ///     models: vec!["llama3:latest".into(), "qwen3:8b".into()],
+    ///     capabilities: Default::default(),
+    ///     reachable: true,
+    ///     auth_rejections: Vec::new(),
+    /// };
+    /// assert_eq!(found.check_model("llama3", "http://localhost:11434"), Ok("llama3:latest".into()));
+    /// assert!(matches!(
+    ///     found.check_model("mistral", "http://localhost:11434"),
+    ///     Err(ModelUnavailable::NotFound { .. })
+    /// ));
+    /// ```
+    ///
     /// A provider that lists models but not this one is [`ModelUnavailable::NotFound`]
     /// even if some probe was refused; one that lists none is explained by refused
     /// credentials first, then by not answering at all, and only then by an empty list.
@@ -157,6 +173,15 @@ impl RouteProbe {
 
 /// The provider's name for `requested`: the exact name if listed, else `requested:latest`
 /// when `requested` has no tag and the provider lists that (Ollama's default tag).
+///
+/// ```
+/// use gambi_participant::resolve_model;
+///
+/// let listed = ["llama3:latest".to_owned(), "qwen3:8b".to_owned()];
+/// assert_eq!(resolve_model("llama3", &listed).as_deref(), Some("llama3:latest"));
+/// assert_eq!(resolve_model("qwen3:8b", &listed).as_deref(), Some("qwen3:8b"));
+/// assert_eq!(resolve_model("qwen3", &listed), None, "only the :latest tag is implied");
+/// ```
 pub fn resolve_model(requested: &str, available: &[String]) -> Option<String> {
     if available.iter().any(|model| model == requested) {
         return Some(requested.to_owned());
@@ -172,6 +197,19 @@ pub fn resolve_model(requested: &str, available: &[String]) -> Option<String> {
 ///
 /// A session probes through its own client; this is for callers that probe before
 /// starting one (a dry run, or an interactive model choice).
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let provider = gambi_test_support::FakeProvider::builder().models(["llama3:latest", "qwen3:8b"]).start().await;
+/// # let endpoint = provider.base_url();
+/// use gambi_participant::{AuthHeaders, probe};
+///
+/// let found = probe(&endpoint.parse()?, &AuthHeaders::new()).await?;
+/// assert!(found.reachable);
+/// assert_eq!(found.models, ["llama3:latest", "qwen3:8b"]);
+/// # Ok(()) }
+/// ```
 pub async fn probe(endpoint: &Url, auth: &AuthHeaders) -> Result<ProbeResult, ProviderSetupError> {
     let provider = Provider::new(endpoint, auth.clone())?;
     Ok(provider.probe().await)

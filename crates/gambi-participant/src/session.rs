@@ -38,6 +38,39 @@ impl ParticipantSession {
     /// tunnel. Returns once the tunnel is open; the session then runs in the background.
     ///
     /// Must be called within a Tokio runtime.
+    ///
+    /// Embedding a participant in a program: lend a provider to a room, watch the
+    /// session's lifecycle, and leave when the program decides to.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let hub = gambi_test_support::TestHub::start().await;
+    /// # let provider = gambi_test_support::FakeProvider::builder().models(["llama3:latest"]).start().await;
+    /// # let (hub_url, endpoint) = (hub.url(), provider.base_url());
+    /// # let request = gambi_protocol::CreateRoomRequest { name: "Lab".into(), ..Default::default() };
+    /// # let code = gambi_client::Client::new(&hub_url)?.rooms().create(&request).await?.data.room.code;
+    /// use gambi_participant::{CloseReason, ParticipantSession, SessionEvent, SessionOptions};
+    ///
+    /// let options = SessionOptions::new(
+    ///     hub_url.parse()?,
+    ///     &code,
+    ///     "alice-laptop",
+    ///     "Alice",
+    ///     "llama3", // the provider lists llama3:latest: that counts
+    ///     endpoint.parse()?,
+    /// );
+    /// let mut session = ParticipantSession::start(options).await?;
+    /// assert_eq!(session.registration().participant.model, "llama3:latest");
+    ///
+    /// let mut events = session.take_events().expect("taken once");
+    /// assert!(matches!(events.recv().await, Some(SessionEvent::Registered(_))));
+    /// assert!(matches!(events.recv().await, Some(SessionEvent::TunnelConnected)));
+    /// // ... the room's requests now reach the provider, until:
+    /// let outcome = session.close().await;
+    /// assert_eq!(outcome.reason, CloseReason::Closed);
+    /// # Ok(()) }
+    /// ```
     pub async fn start(options: SessionOptions) -> Result<Self, StartError> {
         let span = tracing::info_span!(
             "participant",

@@ -17,6 +17,13 @@ const TOOL_TIMEOUT: Duration = Duration::from_secs(3);
 const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
 
 /// Collects the machine's specs. Never fails: whatever cannot be read stays `None`.
+///
+/// ```no_run
+/// # async fn demo() {
+/// let specs = gambi_participant::collect_specs().await;
+/// println!("{:?} with {:?} GiB of RAM", specs.cpu, specs.ram);
+/// # }
+/// ```
 pub async fn collect_specs() -> proto::MachineSpecs {
     let (cpu, ram) = tokio::task::spawn_blocking(cpu_and_ram)
         .await
@@ -28,6 +35,18 @@ pub async fn collect_specs() -> proto::MachineSpecs {
         ram,
         cpu,
     }
+}
+
+/// The machine's host name, as the system reports it; a stable default for names that
+/// should not change from one run to the next (e.g. a participant id).
+///
+/// ```
+/// if let Some(name) = gambi_participant::specs::host_name() {
+///     assert!(!name.trim().is_empty());
+/// }
+/// ```
+pub fn host_name() -> Option<String> {
+    sysinfo::System::host_name().filter(|name| !name.trim().is_empty())
 }
 
 /// A GPU as read from a platform tool.

@@ -3,8 +3,9 @@
 //! This crate is the single place where the shapes that cross a process boundary are
 //! defined: the management plane's `{data, meta}` envelopes and DTOs, the tunnel frames
 //! exchanged between the hub and participant runtimes, the room event stream, the
-//! OpenAI-shaped errors of the inference plane, and the protocol constants. The hub, the
-//! participant runtime and the client all depend on it, so they cannot drift apart.
+//! OpenAI-shaped errors of the inference plane, what a hub announces over mDNS, and the
+//! protocol constants. The hub, the participant runtime and the client all depend on it,
+//! so they cannot drift apart.
 //!
 //! Everything here is plain data with `serde` derives: no I/O, no async runtime.
 //! Field names follow the original system's wire contract (camelCase on the management
@@ -16,6 +17,7 @@ pub mod envelope;
 pub mod error;
 pub mod event;
 pub mod inference;
+pub mod mdns;
 mod number;
 pub mod participant;
 pub mod room;

@@ -31,6 +31,15 @@ impl TestHub {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("binding 127.0.0.1:0 works in tests");
+        Self::on(listener, config)
+    }
+
+    /// A hub with `config` on `listener` (e.g. one bound to another loopback address,
+    /// for two hubs on the same port).
+    ///
+    /// # Panics
+    /// When the hub cannot open its store.
+    pub fn on(listener: TcpListener, config: HubConfig) -> Self {
         let addr = listener
             .local_addr()
             .expect("a bound listener has an address");

@@ -7,11 +7,13 @@
 //! * [`cluster`]: a hub, a room, fake providers and real participant runtimes, wired
 //!   together for end-to-end tests.
 //! * [`sse::EventReader`]: reads a server-sent event stream frame by frame.
+//! * [`netns`]: runs a test that needs multicast (mDNS) in a network namespace of its own.
 //!
 //! Everything binds loopback only.
 
 pub mod cluster;
 pub mod hub;
+pub mod netns;
 pub mod provider;
 pub mod sse;
 

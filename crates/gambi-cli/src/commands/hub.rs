@@ -6,10 +6,15 @@
 //! and event streams and the command waits for it before announcing `stopped`. A second
 //! signal while stopping gives up waiting (exit 1).
 //!
+//! With `--mdns` (or the config file's `serve.mdns`) the hub is announced on the local
+//! network once it listens ([`Announcement`]), and the announcement is taken back as soon
+//! as a signal arrives, before connections drain.
+//!
 //! Structured output (NDJSON) is a sequence of `{type, timestamp, data}` objects:
-//! `started {host, port, bindUrl, hubUrl, db, mdns}`, `signal_received {signal}`,
-//! `stopped {signal}`. `port` and `bindUrl` carry the bound port (which differs from the
-//! requested one for `--port 0`); `db` is `null` with `--ephemeral`.
+//! `started {host, port, bindUrl, hubUrl, db, mdns}`, `mdns_registered {name}` (with
+//! mDNS), `signal_received {signal}`, `stopped {signal}`. `port` and `bindUrl` carry the
+//! bound port (which differs from the requested one for `--port 0`); `db` is `null` with
+//! `--ephemeral`.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -17,6 +22,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use etcetera::BaseStrategy;
+use gambi_hub::mdns::Announcement;
 use gambi_hub::{CorsOrigins, Hub, HubConfig, Storage};
 use gambi_protocol as proto;
 use serde::Serialize;
@@ -36,6 +42,7 @@ struct Plan {
     host: String,
     port: u16,
     db: Option<PathBuf>,
+    mdns: bool,
 }
 
 impl Plan {
@@ -67,7 +74,7 @@ impl Plan {
             bind_url: self.bind_url(port),
             hub_url: self.hub_url(port),
             db: self.db.as_ref().map(|path| path.display().to_string()),
-            mdns: false,
+            mdns: self.mdns,
         }
     }
 }
@@ -82,7 +89,7 @@ struct PlanSummary {
     hub_url: String,
     /// `null` with `--ephemeral`.
     db: Option<String>,
-    /// mDNS announcement is not built yet; always false.
+    /// Whether the hub is announced over mDNS.
     mdns: bool,
 }
 
@@ -130,6 +137,7 @@ pub(crate) async fn serve(mut args: ServeArgs, ctx: &Context) -> anyhow::Result<
             .or(serve_env.port)
             .unwrap_or(proto::DEFAULT_HUB_PORT),
         db,
+        mdns: args.mdns || serve_env.mdns.unwrap_or(false),
     };
     let out = ctx.out;
 
@@ -142,8 +150,9 @@ pub(crate) async fn serve(mut args: ServeArgs, ctx: &Context) -> anyhow::Result<
                 .as_ref()
                 .map_or_else(|| "in memory".to_owned(), |path| path.display().to_string());
             out.line(&format!(
-                "Would start hub on {} (database: {storage}).",
-                plan.bind_url(plan.port)
+                "Would start hub on {} (database: {storage}; mdns: {}).",
+                plan.bind_url(plan.port),
+                if plan.mdns { "enabled" } else { "disabled" }
             ))?;
         } else {
             out.value(&plan.summary(plan.port))?;
@@ -156,6 +165,7 @@ pub(crate) async fn serve(mut args: ServeArgs, ctx: &Context) -> anyhow::Result<
         None => Storage::Memory,
     };
     let config = hub_config(args, &serve_env, storage)?;
+    let tls = config.tls;
     if let Some(path) = &plan.db {
         create_parent(path)?;
     }
@@ -175,6 +185,40 @@ pub(crate) async fn serve(mut args: ServeArgs, ctx: &Context) -> anyhow::Result<
     let mut signals = Signals::new().context("Could not install signal handlers")?;
     let mut server = tokio::spawn(gambi_hub::serve_hub(listener, hub));
     announce_started(ctx, &plan, bound)?;
+    let mut announcement = None;
+    if plan.mdns {
+        let published = tokio::select! {
+            published = Announcement::publish(bound, tls) => published,
+            signal = signals.recv() => {
+                shutdown.cancel();
+                server.await.context("The hub task failed")??;
+                return finish(ctx, signal);
+            }
+        };
+        match published {
+            Ok(published) => {
+                if out.is_text() {
+                    out.note(&format!(
+                        "Announced on the local network as {}",
+                        published.name()
+                    ))?;
+                } else {
+                    out.event("mdns_registered", &json!({ "name": published.name() }))?;
+                }
+                announcement = Some(published);
+            }
+            Err(error) => {
+                shutdown.cancel();
+                server.await.context("The hub task failed")??;
+                return Err(CliError::unavailable(
+                    format!("Could not announce the hub on the local network: {error}"),
+                    "Run without --mdns (clients then need --hub), or check that UDP port \
+                     5353 and multicast are available.",
+                )
+                .into());
+            }
+        }
+    }
 
     let signal = tokio::select! {
         finished = &mut server => {
@@ -193,6 +237,10 @@ pub(crate) async fn serve(mut args: ServeArgs, ctx: &Context) -> anyhow::Result<
     } else {
         out.event("signal_received", &json!({ "signal": signal }))?;
     }
+    // Clients stop finding the hub before its connections start draining.
+    if let Some(announcement) = announcement {
+        announcement.unpublish().await;
+    }
     shutdown.cancel();
     tokio::select! {
         finished = &mut server => finished.context("The hub task failed")??,
@@ -205,10 +253,15 @@ pub(crate) async fn serve(mut args: ServeArgs, ctx: &Context) -> anyhow::Result<
             .into());
         }
     }
-    if out.is_text() {
-        out.note("Hub stopped.")?;
+    finish(ctx, signal)
+}
+
+/// Announces that the hub stopped after `signal`.
+fn finish(ctx: &Context, signal: &str) -> anyhow::Result<()> {
+    if ctx.out.is_text() {
+        ctx.out.note("Hub stopped.")?;
     } else {
-        out.event("stopped", &json!({ "signal": signal }))?;
+        ctx.out.event("stopped", &json!({ "signal": signal }))?;
     }
     Ok(())
 }
@@ -324,6 +377,7 @@ mod tests {
             host: host.into(),
             port: 3000,
             db: None,
+            mdns: false,
         }
     }
 
@@ -441,12 +495,13 @@ mod tests {
             host: "0.0.0.0".into(),
             port: 0,
             db: Some(PathBuf::from("/data/gambi/hub.db")),
+            mdns: true,
         };
         assert_eq!(
             serde_json::to_value(plan.summary(4321)).expect("serializable"),
             json!({
                 "host": "0.0.0.0", "port": 4321, "bindUrl": "http://0.0.0.0:4321",
-                "hubUrl": "http://localhost:4321", "db": "/data/gambi/hub.db", "mdns": false
+                "hubUrl": "http://localhost:4321", "db": "/data/gambi/hub.db", "mdns": true
             })
         );
     }

@@ -1,6 +1,8 @@
 //! One module per command group. Each command takes its parsed flags and a [`Context`],
 //! prints its result through [`Output`], and returns an error for `main` to report.
 
+pub(crate) mod completions;
+pub(crate) mod discover;
 pub(crate) mod events;
 pub(crate) mod hub;
 pub(crate) mod join;
@@ -10,6 +12,7 @@ pub(crate) mod room;
 use std::io::Read as _;
 
 use gambi_client::Client;
+use gambi_client::discovery::DiscoveryOptions;
 use gambi_protocol as proto;
 use serde_json::Value;
 
@@ -26,6 +29,9 @@ pub(crate) struct Context {
     pub(crate) hub_flag: Option<String>,
     /// The selected environment of the CLI config file, if any.
     pub(crate) env: Option<EnvConfig>,
+    /// Whether missing values may be asked for (stdin and stderr are terminals and
+    /// neither `--no-interactive` nor `GAMBI_NO_INTERACTIVE` says no).
+    pub(crate) interactive: bool,
 }
 
 impl Context {
@@ -36,6 +42,40 @@ impl Context {
             .as_deref()
             .or_else(|| self.env.as_ref().and_then(|env| env.hub_url.as_deref()))
             .unwrap_or(proto::DEFAULT_HUB_URL)
+    }
+
+    /// This context with `hub_url` as the hub (one that discovery found).
+    pub(crate) fn with_hub(&self, hub_url: &str) -> Self {
+        Self {
+            out: self.out,
+            hub_flag: Some(hub_url.to_owned()),
+            env: self.env.clone(),
+            interactive: self.interactive,
+        }
+    }
+
+    /// Where discovery looks: the configured hub (`--hub`, the config file's `hubUrl`, or
+    /// the default), the config file's `hubs`, and mDNS for `window`.
+    pub(crate) fn discovery(&self, window: std::time::Duration) -> DiscoveryOptions {
+        DiscoveryOptions {
+            configured_hub: Some(self.hub_url().to_owned()),
+            fallback_hubs: self
+                .env
+                .as_ref()
+                .map(|env| env.hubs.clone())
+                .unwrap_or_default(),
+            browse_window: window,
+            ..DiscoveryOptions::default()
+        }
+    }
+
+    /// Where `--room-name` is looked for: only `--hub` when given (it always wins),
+    /// else everything [`Context::discovery`] tries.
+    pub(crate) fn room_resolution(&self) -> DiscoveryOptions {
+        match &self.hub_flag {
+            Some(hub) => DiscoveryOptions::only(hub.clone()),
+            None => self.discovery(gambi_protocol::mdns::BROWSE_WINDOW),
+        }
     }
 
     /// A client of the hub, sending `token` (admin token or room password) as bearer.

@@ -9,13 +9,34 @@ use super::{Context, REDACTED, read_runtime_config};
 use crate::cli::{CreateArgs, GetArgs, ListArgs, RoomSort};
 use crate::error::CliError;
 use crate::output::{Output, iso_time};
+use crate::prompt;
 
 /// Runs `gambi room create`.
 pub(crate) async fn create(args: CreateArgs, ctx: &Context) -> anyhow::Result<()> {
-    let name = args.name.trim();
+    let given = args
+        .name
+        .as_deref()
+        .map(str::trim)
+        .filter(|name| !name.is_empty());
+    let (name, password) = match given {
+        Some(name) => (name.to_owned(), args.password),
+        // As the original does: on a terminal, ask for the name, and then the password.
+        None if ctx.interactive => {
+            let name = prompt::text("Room name", None)?;
+            let password = match args.password {
+                Some(password) => Some(password),
+                None => prompt::secret("Room password (empty: none)")?,
+            };
+            (name, password)
+        }
+        None => {
+            return Err(CliError::usage("Room name is required.", "Pass --name <NAME>.").into());
+        }
+    };
     if name.is_empty() {
         return Err(CliError::usage("Room name is required.", "Pass --name <NAME>.").into());
     }
+    let name = name.as_str();
     let defaults = match &args.config {
         Some(source) => Some(
             serde_json::to_value(read_runtime_config(source, "room config")?)
@@ -25,7 +46,7 @@ pub(crate) async fn create(args: CreateArgs, ctx: &Context) -> anyhow::Result<()
     };
     let request = proto::CreateRoomRequest {
         name: name.to_owned(),
-        password: args.password.filter(|password| !password.is_empty()),
+        password: password.filter(|password| !password.is_empty()),
         defaults,
     };
     let client = ctx.client(args.admin_token.as_deref())?;

@@ -74,6 +74,7 @@ pub(crate) async fn run(args: TuiArgs, ctx: &Context) -> anyhow::Result<()> {
                 .clone()
                 .unwrap_or_else(|| proto::DEFAULT_HUB_HOST.to_owned()),
             serve_port: env.serve.port.unwrap_or(proto::DEFAULT_HUB_PORT),
+            serve_mdns: env.serve.mdns.unwrap_or(false),
             endpoint: env
                 .endpoint
                 .clone()
@@ -89,7 +90,7 @@ pub(crate) async fn run(args: TuiArgs, ctx: &Context) -> anyhow::Result<()> {
         .map(Secret);
 
     let (messages, mut inbox) = mpsc::channel(INBOX_CAPACITY);
-    let mut runner = tasks::Runner::new(messages, admin_token, env.headers);
+    let mut runner = tasks::Runner::new(messages, admin_token, env.headers, env.hubs);
     let (mut app, effects) = App::new(init);
     let mut signals = Signals::new().context("Could not install signal handlers")?;
     let mut term = term::Term::enter().context("Could not set up the terminal")?;

@@ -9,7 +9,9 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use futures::StreamExt as _;
+use gambi_client::discovery::{self, DiscoveryOptions};
 use gambi_client::{Client, ClientError};
+use gambi_hub::mdns::Announcement;
 use gambi_hub::{Hub, HubConfig, Storage};
 use gambi_participant::{Backoff, BackoffPolicy, ParticipantSession, SessionOptions};
 use gambi_protocol as proto;
@@ -49,6 +51,7 @@ pub(crate) struct Runner {
     messages: mpsc::Sender<Msg>,
     admin_token: Option<Secret>,
     config_headers: ProviderHeaders,
+    fallback_hubs: Vec<String>,
     tracker: TaskTracker,
     shutdown: CancellationToken,
     health: Option<CancellationToken>,
@@ -59,16 +62,19 @@ pub(crate) struct Runner {
 
 impl Runner {
     /// A runner reporting to `messages`. `admin_token` is sent to list and create rooms;
-    /// `config_headers` are the config file's provider headers for *Join room*.
+    /// `config_headers` are the config file's provider headers for *Join room*, and
+    /// `fallback_hubs` its static list of hubs for discovery.
     pub(crate) fn new(
         messages: mpsc::Sender<Msg>,
         admin_token: Option<Secret>,
         config_headers: ProviderHeaders,
+        fallback_hubs: Vec<String>,
     ) -> Self {
         Self {
             messages,
             admin_token,
             config_headers,
+            fallback_hubs,
             tracker: TaskTracker::new(),
             shutdown: CancellationToken::new(),
             health: None,
@@ -113,6 +119,22 @@ impl Runner {
                         result = result => result,
                     };
                     let _ = tx.send(Msg::Rooms { hub, result }).await;
+                });
+            }
+            Effect::DiscoverRooms { hub } => {
+                let options = DiscoveryOptions {
+                    configured_hub: Some(hub),
+                    fallback_hubs: self.fallback_hubs.clone(),
+                    admin_token: self.admin_token.as_ref().map(|token| token.0.clone()),
+                    ..DiscoveryOptions::default()
+                };
+                let token = self.shutdown.clone();
+                self.tracker.spawn(async move {
+                    let rooms = tokio::select! {
+                        () = token.cancelled() => return,
+                        rooms = discovery::discover_rooms(&options) => rooms,
+                    };
+                    let _ = tx.send(Msg::Discovered(rooms)).await;
                 });
             }
             Effect::CreateRoom { hub, request } => {
@@ -165,9 +187,16 @@ impl Runner {
                 host,
                 port,
                 on_disk,
+                mdns,
             } => {
                 let token = replace(&mut self.hub, &self.shutdown);
-                self.tracker.spawn(serve(host, port, on_disk, tx, token));
+                let hub = HubPlan {
+                    host,
+                    port,
+                    on_disk,
+                    mdns,
+                };
+                self.tracker.spawn(serve(hub, tx, token));
             }
             Effect::StopHub => {
                 if let Some(token) = self.hub.take() {
@@ -370,15 +399,18 @@ where
     }
 }
 
-/// Runs a hub until `token` is cancelled.
-async fn serve(
+/// The in-process hub to run.
+#[derive(Debug)]
+struct HubPlan {
     host: String,
     port: u16,
     on_disk: bool,
-    tx: mpsc::Sender<Msg>,
-    token: CancellationToken,
-) {
-    let update = match serve_until(&host, port, on_disk, &tx, &token).await {
+    mdns: bool,
+}
+
+/// Runs a hub until `token` is cancelled.
+async fn serve(plan: HubPlan, tx: mpsc::Sender<Msg>, token: CancellationToken) {
+    let update = match serve_until(&plan, &tx, &token).await {
         Ok(()) if token.is_cancelled() => HubUpdate::Stopped,
         Ok(()) => HubUpdate::Failed("The hub stopped by itself.".into()),
         Err(error) => HubUpdate::Failed(error),
@@ -387,13 +419,12 @@ async fn serve(
 }
 
 async fn serve_until(
-    host: &str,
-    port: u16,
-    on_disk: bool,
+    plan: &HubPlan,
     tx: &mpsc::Sender<Msg>,
     token: &CancellationToken,
 ) -> Result<(), String> {
-    let db = if on_disk {
+    let (host, port) = (plan.host.as_str(), plan.port);
+    let db = if plan.on_disk {
         let path = default_db_path().map_err(|error| error.message)?;
         create_parent(&path).map_err(|error| error.message)?;
         Some(path)
@@ -410,15 +441,44 @@ async fn serve_until(
         storage: db.clone().map_or(Storage::Memory, Storage::File),
         ..HubConfig::default()
     };
+    let tls = config.tls;
     let hub = Hub::open(config, token.clone())
         .map_err(|error| format!("Could not open the hub database: {error}"))?;
+    let server = tokio::spawn(gambi_hub::serve_hub(listener, hub));
+    let announcement = if plan.mdns {
+        Some(
+            Announcement::publish(bound, tls)
+                .await
+                .map_err(|error| error.to_string()),
+        )
+    } else {
+        None
+    };
     let update = HubUpdate::Started {
         url: local_url(host, bound.port()),
         db: db.map(|path| path.display().to_string()),
+        mdns: announcement.as_ref().map(|published| {
+            published
+                .as_ref()
+                .map(|a| a.name().to_owned())
+                .map_err(Clone::clone)
+        }),
     };
     let _ = tx.send(Msg::Hub(update)).await;
-    gambi_hub::serve_hub(listener, hub)
-        .await
+    // Clients stop finding the hub as soon as it is asked to stop; a hub that stops by
+    // itself takes its announcement back when `announcement` drops.
+    let mut server = server;
+    let served = tokio::select! {
+        served = &mut server => served,
+        () = token.cancelled() => {
+            if let Some(Ok(announcement)) = announcement {
+                announcement.unpublish().await;
+            }
+            server.await
+        }
+    };
+    served
+        .map_err(|error| format!("The hub task failed: {error}"))?
         .map_err(|error| format!("The hub stopped: {error}"))
 }
 

@@ -1,13 +1,14 @@
 //! `gambi events watch`.
 
-use gambi_test_support::TestHub;
+use gambi_test_support::cluster::Link;
+use gambi_test_support::{Cluster, DEFAULT_MODEL, ParticipantSpec, TestHub};
 use nix::sys::signal::Signal;
-use serde_json::Value;
+use serde_json::json;
 
 use super::{Sandbox, client, create_room, register};
 
 #[tokio::test]
-async fn ndjson_prints_connected_then_events_and_exits_0_when_the_hub_stops() {
+async fn ndjson_prints_connected_then_events_and_with_no_reconnect_exits_0_when_the_hub_stops() {
     let hub = TestHub::start().await;
     let sandbox = Sandbox::new();
     let url = hub.url();
@@ -15,7 +16,15 @@ async fn ndjson_prints_connected_then_events_and_exits_0_when_the_hub_stops() {
 
     // `--format json` becomes NDJSON for a streaming command.
     let mut watch = sandbox.spawn(&[
-        "events", "watch", "-H", &url, "--room", &room.code, "--format", "json",
+        "events",
+        "watch",
+        "-H",
+        &url,
+        "--room",
+        &room.code,
+        "--format",
+        "json",
+        "--no-reconnect",
     ]);
     let connected = watch.json().await;
     assert_eq!(connected["type"], "connected");
@@ -47,41 +56,114 @@ async fn ndjson_prints_connected_then_events_and_exits_0_when_the_hub_stops() {
 }
 
 #[tokio::test]
-async fn text_lines_are_time_type_and_data() {
-    let hub = TestHub::start().await;
+async fn text_is_one_readable_line_per_event() {
+    let mut cluster = Cluster::start().await;
     let sandbox = Sandbox::new();
-    let url = hub.url();
-    let room = create_room(&url, "Lab", None).await;
-
+    let url = cluster.hub.url();
     let mut watch = sandbox.spawn(&[
-        "events", "watch", "-H", &url, "-r", &room.code, "--format", "text",
+        "events",
+        "watch",
+        "-H",
+        &url,
+        "-r",
+        &cluster.code,
+        "--format",
+        "text",
     ]);
     let line = watch.line().await;
-    let (time, rest) = line.split_once(' ').expect("time first");
-    let (kind, data) = rest.split_once(' ').expect("type, then data");
-    assert_eq!(kind, "connected");
-    let data: Value = serde_json::from_str(data).expect("JSON data");
-    assert!(data["clientId"].is_string());
+    let (time, rest) = line.split_once("  ").expect("time first");
     assert_eq!(time.len(), "2026-01-01T00:00:00.000Z".len(), "{time}");
     assert!(time.ends_with('Z') && time.as_bytes()[10] == b'T', "{time}");
+    assert!(rest.starts_with("connected "), "{line}");
+    assert!(rest.ends_with("watching"), "{line}");
 
-    register(&url, &room.code, "alice", None).await;
-    client(&url)
-        .participants()
-        .remove(&room.code, "alice")
-        .await
-        .expect("removed");
+    cluster
+        .join(ParticipantSpec::new("alice", DEFAULT_MODEL))
+        .await;
     let line = watch.line().await;
-    assert!(line.contains(" participant.joined {"), "{line}");
-    let line = watch.line().await;
-    let (_, rest) = line.split_once(' ').expect("time first");
-    assert_eq!(rest, r#"participant.left {"participantId":"alice"}"#);
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(
+        fields[1..4],
+        ["participant.joined", "alice", DEFAULT_MODEL],
+        "{line}"
+    );
 
-    // SIGINT ends the watch cleanly too.
+    let response = cluster
+        .post(
+            "/chat/completions",
+            &json!({"model": "*", "messages": [{"role": "user", "content": "Hi"}]}),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    // Registration updates may come in between; the request's lines come in order.
+    let mut lines = Vec::new();
+    while !lines
+        .iter()
+        .any(|line: &String| line.contains(" llm.complete "))
+    {
+        lines.push(watch.line().await);
+    }
+    let request = lines
+        .iter()
+        .find(|line| line.contains(" llm.request "))
+        .expect("llm.request before llm.complete");
+    let fields: Vec<&str> = request.split_whitespace().collect();
+    assert_eq!(fields[1..4], ["llm.request", "alice", "*"], "{request}");
+    assert!(request.contains("chat · request "), "{request}");
+    let complete = lines.last().expect("llm.complete");
+    let fields: Vec<&str> = complete.split_whitespace().collect();
+    assert_eq!(
+        fields[1..4],
+        ["llm.complete", "alice", DEFAULT_MODEL],
+        "{complete}"
+    );
+    assert!(complete.contains("TTFT "), "{complete}");
+    assert!(complete.contains(" tokens"), "{complete}");
+    assert!(!complete.contains('{'), "no JSON for people: {complete}");
+
+    // SIGINT ends the watch cleanly.
     watch.signal(Signal::SIGINT);
     let (status, rest, stderr) = watch.wait().await;
     assert_eq!(status.code(), Some(0), "{stderr}");
     assert!(rest.is_empty(), "{rest:?}");
+}
+
+#[tokio::test]
+async fn a_dropped_stream_is_reconnected_with_a_notice() {
+    let hub = TestHub::start().await;
+    let sandbox = Sandbox::new();
+    let room = create_room(&hub.url(), "Lab", None).await;
+    let link = Link::start(hub.addr()).await;
+    let mut watch = sandbox.spawn(&[
+        "events",
+        "watch",
+        "-H",
+        &link.url(),
+        "-r",
+        &room.code,
+        "--format",
+        "ndjson",
+    ]);
+    let first = watch.json().await;
+    assert_eq!(first["type"], "connected");
+
+    link.cut();
+    let again = watch.json().await;
+    assert_eq!(again["type"], "connected", "a new subscription");
+    assert_ne!(again["data"]["clientId"], first["data"]["clientId"]);
+    register(&hub.url(), &room.code, "alice", None).await;
+    assert_eq!(watch.json().await["type"], "participant.joined");
+
+    watch.signal(Signal::SIGTERM);
+    let (status, rest, stderr) = watch.wait().await;
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert!(rest.is_empty(), "stdout keeps only events: {rest:?}");
+    let notice = stderr
+        .lines()
+        .find(|line| line.starts_with("Event stream lost: "))
+        .unwrap_or_else(|| panic!("a notice on stderr: {stderr}"));
+    assert!(notice.contains("Reconnecting in "), "{notice}");
+    assert!(notice.ends_with("(attempt 1)."), "{notice}");
     hub.stop().await;
 }
 
@@ -113,6 +195,7 @@ async fn protected_rooms_need_the_password_and_unknown_rooms_exit_4() {
         "secret",
         "--format",
         "ndjson",
+        "--no-reconnect",
     ]);
     assert_eq!(watch.json().await["type"], "connected");
     hub.stop().await;

@@ -156,7 +156,7 @@ async fn hub_url_comes_from_the_flag_the_env_var_or_the_config_file() {
 async fn the_config_file_sets_hub_serve_defaults() {
     let sandbox = Sandbox::new();
     sandbox.write_config(
-        r#"{"defaultEnv": "lab", "envs": {"lab": {"serve": {"host": "127.0.0.1", "port": 4100}}}}"#,
+        r#"{"defaultEnv": "lab", "envs": {"lab": {"serve": {"host": "127.0.0.1", "port": 4100, "mdns": true}}}}"#,
     );
     let run = sandbox
         .run(&[
@@ -170,7 +170,7 @@ async fn the_config_file_sets_hub_serve_defaults() {
         .await;
     assert_eq!(
         run.ok_lines(),
-        ["Would start hub on http://127.0.0.1:4100 (database: in memory)."]
+        ["Would start hub on http://127.0.0.1:4100 (database: in memory; mdns: enabled)."]
     );
     let run = sandbox
         .run(&[
@@ -186,7 +186,7 @@ async fn the_config_file_sets_hub_serve_defaults() {
         .await;
     assert_eq!(
         run.ok_lines(),
-        ["Would start hub on http://127.0.0.1:4200 (database: in memory)."],
+        ["Would start hub on http://127.0.0.1:4200 (database: in memory; mdns: enabled)."],
         "flags beat the file"
     );
 }

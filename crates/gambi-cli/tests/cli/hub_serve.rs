@@ -239,7 +239,7 @@ async fn dry_run_prints_the_plan() {
         .await;
     assert_eq!(
         run.ok_lines(),
-        ["Would start hub on http://0.0.0.0:4000 (database: in memory)."]
+        ["Would start hub on http://0.0.0.0:4000 (database: in memory; mdns: disabled)."]
     );
     let run = sandbox
         .run(&[
@@ -255,7 +255,7 @@ async fn dry_run_prints_the_plan() {
     assert_eq!(
         run.ok_lines(),
         [format!(
-            "Would start hub on http://127.0.0.1:3000 (database: {db})."
+            "Would start hub on http://127.0.0.1:3000 (database: {db}; mdns: disabled)."
         )]
     );
     assert!(!sandbox.data_home().exists(), "a dry run creates nothing");

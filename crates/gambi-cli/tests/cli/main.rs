@@ -5,10 +5,13 @@
 //! with its home, config and data directories in a temporary directory. Long-running
 //! commands are read line by line; nothing sleeps.
 
+mod completions;
+mod discovery;
 mod events;
 mod global;
 mod hub_serve;
 mod join;
+mod logs;
 mod participant;
 mod room;
 

@@ -89,7 +89,8 @@ impl Create {
                 }
             };
             let participant_id = lease.participant_id().to_owned();
-            tracing::Span::current().record("participant", participant_id.as_str());
+            tracing::Span::current()
+                .record("participant", tracing::field::display(&participant_id));
             tracing::debug!(attempt, "participant chosen");
             tried.push(participant_id.clone());
             let Some(target) = self.room.target(&participant_id) else {

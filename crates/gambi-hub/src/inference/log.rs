@@ -5,6 +5,10 @@
 //! `llm.error` with the stage that failed. If it is dropped without either (the client
 //! went away, so the task serving it was dropped), it publishes `llm.error` with stage
 //! `cancelled` — every routed request ends with a terminal event.
+//!
+//! Each event is also a debug line in the log, written in the span of the HTTP exchange
+//! that started the request (request id, room, participant) wherever the event happens:
+//! in the handler, in the task relaying a stream, or in a drop after the client left.
 
 use std::sync::Arc;
 
@@ -56,6 +60,8 @@ pub(crate) struct RequestLog {
     first_content: Option<Instant>,
     answered: Option<Instant>,
     finished: bool,
+    /// The span of the request's HTTP exchange, for the debug lines.
+    span: tracing::Span,
 }
 
 /// `duration` in milliseconds, to the microsecond.
@@ -81,6 +87,15 @@ impl RequestLog {
     ) -> Self {
         let queue_ms = millis(queued);
         let whole_queue_ms = u64::try_from(queued.as_millis()).unwrap_or(u64::MAX);
+        let adapted = client_protocol != provider_protocol;
+        tracing::debug!(
+            model = requested_model,
+            protocol = client_protocol.as_str(),
+            adapted,
+            queue_ms,
+            attempt,
+            "llm.request"
+        );
         room.publish(proto::RoomEventPayload::LlmRequest(
             proto::event::LlmRequestEvent {
                 request_id: request_id.to_owned(),
@@ -105,6 +120,7 @@ impl RequestLog {
             first_content: None,
             answered: None,
             finished: false,
+            span: tracing::Span::current(),
         }
     }
 
@@ -154,6 +170,16 @@ impl RequestLog {
             return;
         }
         let metrics = self.metrics(usage);
+        self.span.in_scope(|| {
+            tracing::debug!(
+                status,
+                model = %self.served.model,
+                ttft_ms = metrics.ttft_ms,
+                duration_ms = metrics.duration_ms,
+                output_tokens = metrics.output_tokens,
+                "llm.complete"
+            );
+        });
         self.room.publish(proto::RoomEventPayload::LlmComplete(
             proto::event::LlmCompleteEvent {
                 request_id: self.request_id.clone(),
@@ -179,6 +205,9 @@ impl RequestLog {
             self.served.model.clone()
         };
         let metrics = self.metrics(None);
+        self.span.in_scope(|| {
+            tracing::debug!(stage, error, duration_ms = metrics.duration_ms, "llm.error");
+        });
         self.room.publish(proto::RoomEventPayload::LlmError(
             proto::event::LlmErrorEvent {
                 request_id: self.request_id.clone(),

@@ -210,6 +210,7 @@ mod tests {
             room: "ABC123".into(),
             participant_id: "alice".into(),
             nickname: "Alice".into(),
+            nickname_given: true,
             model: "llama3".into(),
             endpoint: url::Url::parse(ENDPOINT).expect("url"),
             password: None,

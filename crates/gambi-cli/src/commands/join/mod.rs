@@ -47,16 +47,38 @@ use tokio_util::sync::CancellationToken;
 use self::failure::{model_error, setup_error, start_error};
 use self::plan::Plan;
 use self::printer::{Printer, drain};
-use super::Context;
+use super::{Context, discover};
 use crate::cli::JoinArgs;
 use crate::error::{CliError, Exit};
 use crate::output::Output;
+use crate::prompt;
 use crate::signal::Signals;
 
 /// Runs `gambi participant join`.
-pub(crate) async fn join(args: JoinArgs, ctx: &Context) -> anyhow::Result<()> {
+pub(crate) async fn join(mut args: JoinArgs, ctx: &Context) -> anyhow::Result<()> {
     let dry_run = args.dry_run;
-    let plan = Plan::resolve(args, ctx, |name| std::env::var(name).ok())?;
+    let discovered;
+    let ctx = match args.room_name.take() {
+        Some(name) => {
+            let target = discover::resolve_room_name(ctx, &name).await?;
+            args.room = Some(target.room.room.code);
+            discovered = ctx.with_hub(&target.hub.hub_url);
+            &discovered
+        }
+        None => ctx,
+    };
+    // On a terminal, ask for what is missing, in the original's order.
+    if ctx.interactive {
+        if is_blank(args.room.as_deref()) {
+            args.room = Some(prompt::text("Room code", None)?);
+        }
+        if is_blank(args.participant_id.as_deref()) {
+            let suggestion = suggested_participant_id();
+            args.participant_id = Some(prompt::text("Participant id", Some(&suggestion))?);
+        }
+    }
+    let choose_model = ctx.interactive && is_blank(args.model.as_deref());
+    let mut plan = Plan::resolve(args, ctx, |name| std::env::var(name).ok(), choose_model)?;
     let (probe, specs) = tokio::join!(
         gambi_participant::probe(&plan.endpoint, &plan.auth_headers),
         async {
@@ -68,6 +90,9 @@ pub(crate) async fn join(args: JoinArgs, ctx: &Context) -> anyhow::Result<()> {
         }
     );
     let probe = probe.map_err(|error| setup_error(&error))?;
+    if choose_model {
+        plan.choose_model(pick_model(&probe, &plan)?);
+    }
     let model = probe
         .check_model(&plan.model, &plan.endpoint_text())
         .map_err(model_error)?;
@@ -75,6 +100,43 @@ pub(crate) async fn join(args: JoinArgs, ctx: &Context) -> anyhow::Result<()> {
         return dry_run::print(ctx.out, &plan, &model, &probe, specs.as_ref());
     }
     run(ctx.out, plan, probe, specs).await
+}
+
+/// Whether a flag was left out or given blank.
+fn is_blank(value: Option<&str>) -> bool {
+    value.is_none_or(|value| value.trim().is_empty())
+}
+
+/// Asks which of the provider's models to serve.
+fn pick_model(probe: &ProbeResult, plan: &Plan) -> Result<String, CliError> {
+    if probe.models.is_empty() {
+        return Err(CliError::unavailable(
+            format!("The provider at {} lists no models.", plan.endpoint_text()),
+            "Pull or load a model in the provider (e.g. `ollama pull llama3`), or pass --model.",
+        ));
+    }
+    let index = prompt::select("Model", &probe.models)?;
+    Ok(probe.models[index].clone())
+}
+
+/// A participant id to offer: this machine's host name, as a slug, which stays the same
+/// from one join to the next.
+fn suggested_participant_id() -> String {
+    let host = gambi_participant::specs::host_name().unwrap_or_default();
+    let mut slug = String::new();
+    for c in host.chars() {
+        if c.is_ascii_alphanumeric() {
+            slug.push(c.to_ascii_lowercase());
+        } else if !slug.ends_with('-') {
+            slug.push('-');
+        }
+    }
+    let slug = slug.trim_matches('-');
+    if slug.is_empty() {
+        "participant".to_owned()
+    } else {
+        slug.to_owned()
+    }
 }
 
 /// Joins the room and serves until a signal or a failure.

@@ -19,7 +19,10 @@ pub(super) struct Plan {
     pub(super) room: String,
     pub(super) participant_id: String,
     pub(super) nickname: String,
-    /// The model as asked for (the provider may know it as `<model>:latest`).
+    /// Whether the nickname was given (else it follows the model).
+    pub(super) nickname_given: bool,
+    /// The model as asked for (the provider may know it as `<model>:latest`); empty
+    /// until [`Plan::choose_model`] when it is to be picked from the provider's list.
     pub(super) model: String,
     pub(super) endpoint: Url,
     pub(super) password: Option<String>,
@@ -33,11 +36,13 @@ pub(super) struct Plan {
 impl Plan {
     /// Checks the flags in the original's order: provider headers, then room, model,
     /// participant id, config file and endpoint; then the hub URL. `env_var` reads
-    /// `--header-env` variables.
+    /// `--header-env` variables. With `model_later`, a missing model is not an error: it
+    /// is picked from the provider's list once probed ([`Plan::choose_model`]).
     pub(super) fn resolve(
         args: JoinArgs,
         ctx: &Context,
         env_var: impl Fn(&str) -> Option<String>,
+        model_later: bool,
     ) -> Result<Self, CliError> {
         let env = ctx.env.clone().unwrap_or_default();
         let auth_headers =
@@ -48,12 +53,16 @@ impl Plan {
                 "Pass --room <CODE>; `gambi room list` shows the hub's rooms.",
             )
         })?;
-        let model = required(args.model).ok_or_else(|| {
-            CliError::usage(
-                "Model is required.",
-                "Pass --model <MODEL>, one the provider lists (e.g. `ollama list`).",
-            )
-        })?;
+        let model = match required(args.model) {
+            Some(model) => model,
+            None if model_later => String::new(),
+            None => {
+                return Err(CliError::usage(
+                    "Model is required.",
+                    "Pass --model <MODEL>, one the provider lists (e.g. `ollama list`).",
+                ));
+            }
+        };
         let participant_id = required(args.participant_id).ok_or_else(|| {
             CliError::usage(
                 "Participant id is required.",
@@ -72,13 +81,15 @@ impl Plan {
                 .unwrap_or(proto::DEFAULT_PROVIDER_ENDPOINT),
         )?;
         let hub_url = gambi_client::parse_hub_url(ctx.hub_url().trim())?;
-        let nickname =
-            required(args.nickname).unwrap_or_else(|| default_nickname(&model, &participant_id));
+        let nickname_given = required(args.nickname);
+        let nickname_given_flag = nickname_given.is_some();
+        let nickname = nickname_given.unwrap_or_else(|| default_nickname(&model, &participant_id));
         Ok(Self {
             hub_url,
             room,
             participant_id,
             nickname,
+            nickname_given: nickname_given_flag,
             model,
             endpoint,
             password: args.password.filter(|password| !password.is_empty()),
@@ -88,6 +99,15 @@ impl Plan {
             max_concurrency: args.max_concurrency,
             reconnect: !args.no_reconnect,
         })
+    }
+
+    /// Sets the model picked from the provider's list (and the default nickname that
+    /// follows it).
+    pub(super) fn choose_model(&mut self, model: String) {
+        if !self.nickname_given {
+            self.nickname = default_nickname(&model, &self.participant_id);
+        }
+        self.model = model;
     }
 
     /// The hub URL as printed, without a trailing `/`.

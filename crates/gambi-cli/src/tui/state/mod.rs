@@ -14,6 +14,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 use std::num::NonZeroU32;
 
+use gambi_client::discovery::DiscoveredRoom;
 use gambi_participant::{CloseOutcome, ProbeResult, SessionEvent};
 use gambi_protocol as proto;
 use proto::Millis;
@@ -61,6 +62,8 @@ pub(crate) struct Defaults {
     pub(crate) serve_host: String,
     /// *Serve hub*: port.
     pub(crate) serve_port: u16,
+    /// *Serve hub*: announce the hub over mDNS.
+    pub(crate) serve_mdns: bool,
     /// *Join room*: provider endpoint.
     pub(crate) endpoint: String,
     /// *Join room*: share the machine's specs.
@@ -172,6 +175,8 @@ pub(crate) enum Msg {
     },
     /// News from the in-process hub.
     Hub(HubUpdate),
+    /// Rooms found by discovery (the current hub, the config file's list, mDNS).
+    Discovered(Vec<DiscoveredRoom>),
     /// A probe of `endpoint` ended.
     Probed {
         /// The endpoint probed, as typed.
@@ -219,6 +224,8 @@ pub(crate) enum HubUpdate {
         url: String,
         /// Where it keeps rooms (`None`: in memory).
         db: Option<String>,
+        /// Its mDNS announcement: the instance name, or why it failed (`None`: off).
+        mdns: Option<Result<String, String>>,
     },
     /// It could not start, or it stopped by itself.
     Failed(String),
@@ -252,6 +259,11 @@ pub(crate) enum Effect {
         /// The hub.
         hub: String,
     },
+    /// Look for rooms on `hub`, the config file's hubs, and those announced over mDNS.
+    DiscoverRooms {
+        /// The hub the window talks to.
+        hub: String,
+    },
     /// Create a room on `hub`.
     CreateRoom {
         /// The hub.
@@ -281,6 +293,8 @@ pub(crate) enum Effect {
         port: u16,
         /// Keep rooms in the default database file rather than in memory.
         on_disk: bool,
+        /// Announce it on the local network (mDNS).
+        mdns: bool,
     },
     /// Stop the in-process hub.
     StopHub,
@@ -468,6 +482,10 @@ impl App {
             }
             Msg::Stream { room, update } => self.stream(&room, update, now),
             Msg::Hub(update) => self.hub_update(update),
+            Msg::Discovered(rooms) => {
+                self.join.discovered(rooms);
+                Vec::new()
+            }
             Msg::Probed { endpoint, result } => {
                 self.join.probed(&endpoint, result);
                 Vec::new()
@@ -494,6 +512,10 @@ impl App {
             Screen::Rooms => self.list_rooms(),
             Screen::Join if self.join.is_idle() => {
                 let mut effects = self.list_rooms();
+                self.join.discovering = true;
+                effects.push(Effect::DiscoverRooms {
+                    hub: self.hub_url.clone(),
+                });
                 effects.extend(self.join.probe_now());
                 effects
             }
@@ -658,11 +680,18 @@ impl App {
     fn hub_update(&mut self, update: HubUpdate) -> Vec<Effect> {
         let previous = self.hub_url.clone();
         match update {
-            HubUpdate::Started { url, db } => {
-                self.notice = Some((Level::Info, format!("Hub started at {url}")));
+            HubUpdate::Started { url, db, mdns } => {
+                self.notice = Some(match &mdns {
+                    Some(Err(error)) => (
+                        Level::Error,
+                        format!("Hub started at {url}, but not announced: {error}"),
+                    ),
+                    _ => (Level::Info, format!("Hub started at {url}")),
+                });
                 self.serve.run = HubRun::Running {
                     url: url.clone(),
                     db,
+                    mdns,
                 };
                 self.hub_url = url;
             }

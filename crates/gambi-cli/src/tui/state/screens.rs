@@ -4,6 +4,7 @@
 use std::collections::VecDeque;
 use std::num::NonZeroU32;
 
+use gambi_client::discovery::DiscoveredRoom;
 use gambi_participant::{ProbeResult, SessionEvent};
 use gambi_protocol as proto;
 use proto::Millis;
@@ -31,6 +32,8 @@ pub(crate) enum HubRun {
         url: String,
         /// Its database file (`None`: in memory).
         db: Option<String>,
+        /// Its mDNS announcement: the instance name, or why it failed (`None`: off).
+        mdns: Option<Result<String, String>>,
     },
     /// Closing its tunnels and streams.
     Stopping,
@@ -54,6 +57,8 @@ impl ServeState {
     pub(crate) const PORT: usize = 1;
     /// Field: keep rooms on disk.
     pub(crate) const ON_DISK: usize = 2;
+    /// Field: announce over mDNS.
+    pub(crate) const MDNS: usize = 3;
 
     pub(crate) fn new(defaults: &Defaults) -> Self {
         Self {
@@ -66,6 +71,11 @@ impl ServeState {
                     "Keep rooms on disk",
                     true,
                     "On: rooms survive a restart (the hub serve database); off: in memory",
+                ),
+                Field::toggle(
+                    "Announce (mDNS)",
+                    defaults.serve_mdns,
+                    "On: others on the network find this hub (gambi hub discover, --room-name)",
                 ),
             ]),
             run: HubRun::Stopped,
@@ -93,6 +103,7 @@ impl ServeState {
             host,
             port,
             on_disk: self.form.field(Self::ON_DISK).on,
+            mdns: self.form.field(Self::MDNS).on,
         })
     }
 }
@@ -260,6 +271,12 @@ pub(crate) struct JoinState {
     pub(crate) run: JoinRun,
     /// Its lifecycle, oldest first.
     pub(crate) log: VecDeque<(Millis, Level, String)>,
+    /// Codes of the rooms of the hub the window talks to.
+    listed: Vec<String>,
+    /// Rooms found by discovery, on any hub.
+    pub(crate) found: Vec<DiscoveredRoom>,
+    /// Discovery is looking.
+    pub(crate) discovering: bool,
 }
 
 impl JoinState {
@@ -285,7 +302,10 @@ impl JoinState {
     pub(crate) fn new(defaults: &Defaults) -> Self {
         Self {
             form: Form::new(vec![
-                Field::choice("Room", "Room code; ←/→ picks one of the hub's rooms"),
+                Field::choice(
+                    "Room",
+                    "Room code; ←/→ picks one of the rooms found (this hub's, then others')",
+                ),
                 Field::secret("Password", "The room's password, if it has one"),
                 Field::text(
                     "Endpoint",
@@ -319,6 +339,9 @@ impl JoinState {
             probe_due: None,
             run: JoinRun::Idle,
             log: VecDeque::new(),
+            listed: Vec::new(),
+            found: Vec::new(),
+            discovering: false,
         }
     }
 
@@ -347,8 +370,43 @@ impl JoinState {
 
     /// Offers the hub's rooms as choices of the room field.
     pub(crate) fn room_options(&mut self, rooms: &[proto::RoomSummary]) {
-        self.form.field_mut(Self::ROOM).options =
-            rooms.iter().map(|room| room.code.clone()).collect();
+        self.listed = rooms.iter().map(|room| room.code.clone()).collect();
+        self.refresh_room_options();
+    }
+
+    /// Offers the rooms discovery found (on this hub or others) as choices too.
+    pub(crate) fn discovered(&mut self, rooms: Vec<DiscoveredRoom>) {
+        self.discovering = false;
+        self.found = rooms;
+        self.refresh_room_options();
+    }
+
+    /// The hub's rooms first, then those found elsewhere, each code once.
+    fn refresh_room_options(&mut self) {
+        let mut options = self.listed.clone();
+        for room in &self.found {
+            if !options.contains(&room.room.code) {
+                options.push(room.room.code.clone());
+            }
+        }
+        self.form.field_mut(Self::ROOM).options = options;
+    }
+
+    /// The room discovery found under the code typed, unless the window's own hub lists
+    /// that code (which then wins).
+    pub(crate) fn found_room(&self) -> Option<&DiscoveredRoom> {
+        let code = self.form.text(Self::ROOM);
+        if code.is_empty()
+            || self
+                .listed
+                .iter()
+                .any(|listed| listed.eq_ignore_ascii_case(code))
+        {
+            return None;
+        }
+        self.found
+            .iter()
+            .find(|room| room.room.code.eq_ignore_ascii_case(code))
     }
 
     /// A field changed: a new endpoint or credentials are probed once typing pauses.
@@ -478,6 +536,10 @@ impl JoinState {
             "" => default_nickname(&model, &participant_id),
             nickname => nickname.to_owned(),
         };
+        // A room found on another hub is joined there.
+        let hub = self
+            .found_room()
+            .map_or(hub, |found| found.hub_url.as_str());
         Ok(JoinRequest {
             hub: hub.to_owned(),
             room,

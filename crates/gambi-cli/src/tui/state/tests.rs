@@ -16,6 +16,7 @@ pub(crate) fn init() -> Init {
         defaults: Defaults {
             serve_host: "0.0.0.0".into(),
             serve_port: 3000,
+            serve_mdns: false,
             endpoint: "http://localhost:11434".into(),
             share_specs: true,
             config_headers: Vec::new(),
@@ -151,6 +152,7 @@ fn the_menu_opens_screens_by_key_and_by_selection() {
         effects,
         [
             Effect::ListRooms { hub: HUB.into() },
+            Effect::DiscoverRooms { hub: HUB.into() },
             Effect::Probe {
                 endpoint: "http://localhost:11434".into(),
                 header_envs: Vec::new(),
@@ -179,6 +181,7 @@ fn quitting_asks_only_when_something_runs_here() {
         Msg::Hub(HubUpdate::Started {
             url: "http://localhost:4000".into(),
             db: None,
+            mdns: None,
         }),
         T0,
     );
@@ -209,6 +212,7 @@ fn serving_a_hub_points_the_window_at_it_until_it_stops() {
             host: "0.0.0.0".into(),
             port: 0,
             on_disk: false,
+            mdns: false,
         }]
     );
     assert_eq!(app.serve.run, HubRun::Starting);
@@ -222,6 +226,7 @@ fn serving_a_hub_points_the_window_at_it_until_it_stops() {
         Msg::Hub(HubUpdate::Started {
             url: "http://localhost:41234".into(),
             db: None,
+            mdns: None,
         }),
         T0,
     );
@@ -252,6 +257,63 @@ fn serving_a_hub_points_the_window_at_it_until_it_stops() {
     assert_eq!(
         (app.hub_url.as_str(), &app.serve.run),
         (HUB, &HubRun::Stopped)
+    );
+}
+
+#[test]
+fn serve_announces_the_hub_over_mdns_when_asked() {
+    let mut app = app();
+    press(&mut app, "h<tab><tab><tab> ");
+    assert_eq!(
+        press(&mut app, "<enter>"),
+        [Effect::StartHub {
+            host: "0.0.0.0".into(),
+            port: 3000,
+            on_disk: true,
+            mdns: true,
+        }]
+    );
+    app.on_msg(
+        Msg::Hub(HubUpdate::Started {
+            url: "http://localhost:3000".into(),
+            db: None,
+            mdns: Some(Ok("gambi-hub-3000-k7qf2m9a".into())),
+        }),
+        T0,
+    );
+    assert_eq!(
+        app.serve.run,
+        HubRun::Running {
+            url: "http://localhost:3000".into(),
+            db: None,
+            mdns: Some(Ok("gambi-hub-3000-k7qf2m9a".into())),
+        }
+    );
+    assert_eq!(
+        app.notice.as_ref().map(|notice| notice.0),
+        Some(Level::Info)
+    );
+
+    // A hub that runs but could not be announced says so, and keeps running.
+    let mut app = self::app();
+    press(&mut app, "h<tab><tab><tab> <enter>");
+    app.on_msg(
+        Msg::Hub(HubUpdate::Started {
+            url: "http://localhost:3000".into(),
+            db: None,
+            mdns: Some(Err("mDNS is unavailable: no interface".into())),
+        }),
+        T0,
+    );
+    assert!(matches!(app.serve.run, HubRun::Running { .. }));
+    assert_eq!(
+        app.notice,
+        Some((
+            Level::Error,
+            "Hub started at http://localhost:3000, but not announced: mDNS is unavailable: \
+             no interface"
+                .into()
+        ))
     );
 }
 
@@ -450,6 +512,99 @@ fn join_probes_once_typing_pauses_and_joins_with_a_listed_model() {
     assert!(app.join.is_idle() && !app.runs_something());
 }
 
+/// `code` on the hub at `hub_url`, as discovery reports it.
+pub(crate) fn found(code: &str, name: &str, hub_url: &str) -> DiscoveredRoom {
+    DiscoveredRoom {
+        room: room(code, name, false),
+        hub_name: "gambi-hub-3000-k7qf2m9a".into(),
+        hub_source: gambi_client::discovery::HubSource::Mdns,
+        hub_url: hub_url.into(),
+    }
+}
+
+#[test]
+fn join_picks_a_room_found_by_discovery_and_joins_it_on_its_hub() {
+    let mut app = app();
+    press(&mut app, "j");
+    assert!(app.join.discovering);
+    app.on_msg(
+        Msg::Rooms {
+            hub: HUB.into(),
+            result: Ok(vec![room("AAAAAA", "A", false)]),
+        },
+        T0,
+    );
+    app.on_msg(
+        Msg::Discovered(vec![
+            found("AAAAAA", "A", HUB),
+            found("CCCCCC", "Night class", "http://10.0.0.7:3000"),
+        ]),
+        T0,
+    );
+    assert!(!app.join.discovering);
+    assert_eq!(
+        app.join.form.field(JoinState::ROOM).options,
+        ["AAAAAA", "CCCCCC"],
+        "the hub's rooms, then the others found, each once"
+    );
+    press(&mut app, "<right>");
+    assert_eq!(
+        app.join.found_room(),
+        None,
+        "the window's own hub lists AAAAAA"
+    );
+    press(&mut app, "<right>");
+    let elsewhere = app
+        .join
+        .found_room()
+        .expect("CCCCCC was found on another hub");
+    assert_eq!(elsewhere.hub_url, "http://10.0.0.7:3000");
+
+    app.on_msg(
+        Msg::Probed {
+            endpoint: "http://localhost:11434".into(),
+            result: Ok(probe(&["llama3:latest"])),
+        },
+        T0,
+    );
+    let effects = press(&mut app, "<enter>");
+    let [Effect::Join(request)] = effects.as_slice() else {
+        panic!("{effects:?}");
+    };
+    assert_eq!(
+        (request.hub.as_str(), request.room.as_str()),
+        ("http://10.0.0.7:3000", "CCCCCC")
+    );
+
+    // A room of the window's own hub is joined there.
+    let mut app = self::app();
+    press(&mut app, "j");
+    app.on_msg(
+        Msg::Rooms {
+            hub: HUB.into(),
+            result: Ok(vec![room("AAAAAA", "A", false)]),
+        },
+        T0,
+    );
+    app.on_msg(
+        Msg::Discovered(vec![found("AAAAAA", "A", "http://10.0.0.7:3000")]),
+        T0,
+    );
+    press(&mut app, "<right>");
+    app.on_msg(
+        Msg::Probed {
+            endpoint: "http://localhost:11434".into(),
+            result: Ok(probe(&["llama3:latest"])),
+        },
+        T0,
+    );
+    let effects = press(&mut app, "<enter>");
+    let [Effect::Join(request)] = effects.as_slice() else {
+        panic!("{effects:?}");
+    };
+    assert_eq!(request.hub, HUB);
+}
+
 #[test]
 fn join_refuses_what_cannot_work() {
     let mut app = app();
@@ -602,7 +757,7 @@ fn monitor_tabs_switch_close_and_reconnect() {
     let effects = press(&mut app, "j");
     assert_eq!(app.screen, Screen::Join);
     assert_eq!(app.join.form.text(JoinState::ROOM), "AAAAAA");
-    assert_eq!(effects.len(), 2, "rooms and a probe");
+    assert_eq!(effects.len(), 3, "rooms, discovery and a probe");
 }
 
 #[test]

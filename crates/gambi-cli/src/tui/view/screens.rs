@@ -81,7 +81,7 @@ pub(super) fn serve(frame: &mut Frame<'_>, area: Rect, app: &App) {
             Line::styled(error.clone(), Style::new().fg(Color::Red)),
             Line::from("Change the settings and press Enter to try again."),
         ],
-        HubRun::Running { url, db } => {
+        HubRun::Running { url, db, mdns } => {
             let mut health_line = vec![
                 Span::raw("Health    "),
                 Span::raw(format!("{url}/v1/health ")),
@@ -98,6 +98,18 @@ pub(super) fn serve(frame: &mut Frame<'_>, area: Rect, app: &App) {
                     db.as_ref()
                         .map_or_else(|| "kept in memory".to_owned(), |db| format!("kept in {db}"))
                 )),
+                match mdns {
+                    None => Line::from("mDNS      off: clients need this hub's URL"),
+                    Some(Ok(name)) => Line::from(vec![
+                        Span::raw("mDNS      announced as "),
+                        Span::styled(name.clone(), accent()),
+                        Span::raw(" (gambi hub discover finds it)"),
+                    ]),
+                    Some(Err(error)) => Line::styled(
+                        format!("mDNS      not announced: {error}"),
+                        Style::new().fg(Color::Red),
+                    ),
+                },
                 Line::from(format!(
                     "Apps      an OpenAI SDK with base URL {url}/rooms/<CODE>/v1"
                 )),
@@ -181,11 +193,19 @@ pub(super) fn join(frame: &mut Frame<'_>, area: Rect, app: &App) {
                 .block(Block::bordered().title(" Join room ").title_style(accent())),
             left,
         );
+        let [room, provider] =
+            Layout::vertical([Constraint::Length(6), Constraint::Fill(1)]).areas(right);
+        frame.render_widget(
+            Paragraph::new(room_lines(state))
+                .wrap(Wrap { trim: false })
+                .block(Block::bordered().title(" Room ")),
+            room,
+        );
         frame.render_widget(
             Paragraph::new(provider_lines(state))
                 .wrap(Wrap { trim: false })
                 .block(Block::bordered().title(" Provider ")),
-            right,
+            provider,
         );
         return;
     }
@@ -257,6 +277,46 @@ pub(super) fn join(frame: &mut Frame<'_>, area: Rect, app: &App) {
         Paragraph::new(lines).block(Block::bordered().title(" Lifecycle ")),
         bottom,
     );
+}
+
+/// The room panel of *Join room*: where the room typed is, and what discovery found.
+fn room_lines(state: &JoinState) -> Vec<Line<'static>> {
+    let mut lines = Vec::new();
+    if let Some(found) = state.found_room() {
+        lines.push(Line::from(vec![
+            Span::styled(found.room.code.clone(), accent()),
+            Span::raw(format!(
+                " {} · {} participants{}",
+                found.room.name,
+                found.room.participant_count,
+                if found.room.password_protected {
+                    " · protected"
+                } else {
+                    ""
+                }
+            )),
+        ]));
+        lines.push(Line::from(format!("on {}", found.hub_url)));
+    }
+    if state.discovering {
+        lines.push(Line::styled("Looking for rooms on the network…", dim()));
+    } else {
+        let hubs: std::collections::BTreeSet<&str> = state
+            .found
+            .iter()
+            .map(|room| room.hub_url.as_str())
+            .collect();
+        let count = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
+        lines.push(Line::styled(
+            format!(
+                "{} found on {} (←/→ on Room)",
+                count(state.found.len(), "room"),
+                count(hubs.len(), "hub")
+            ),
+            dim(),
+        ));
+    }
+    lines
 }
 
 /// The provider panel of *Join room*: reachability, models, credentials.

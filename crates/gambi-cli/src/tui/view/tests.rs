@@ -10,7 +10,7 @@ use ratatui::style::Color;
 
 use super::draw;
 use crate::tui::state::fixtures::{T0, complete, event, failure, request, summary};
-use crate::tui::state::tests::{app, press, probe, room};
+use crate::tui::state::tests::{app, found, press, probe, room};
 use crate::tui::state::{App, HubUpdate, JoinUpdate, Msg, StreamUpdate};
 
 /// The time the screens are drawn at: a minute after the fixtures' events.
@@ -171,11 +171,12 @@ fn menu() {
 #[test]
 fn serve_hub_running() {
     let mut app = app();
-    press(&mut app, "h<enter>");
+    press(&mut app, "h<tab><tab><tab> <enter>");
     app.on_msg(
         Msg::Hub(HubUpdate::Started {
             url: "http://localhost:3000".into(),
             db: Some("/home/ada/.local/share/gambi/hub.db".into()),
+            mdns: Some(Ok("gambi-hub-3000-k7qf2m9a".into())),
         }),
         T0,
     );
@@ -218,6 +219,26 @@ fn join_room_form_with_the_providers_models() {
         T0,
     );
     press(&mut app, "K7QF2M<tab><tab><tab><right>");
+    insta::assert_snapshot!(screen(&app, 100, 26));
+}
+
+#[test]
+fn join_room_with_a_room_found_by_discovery() {
+    let mut app = app();
+    healthy(&mut app);
+    press(&mut app, "j");
+    app.on_msg(
+        Msg::Discovered(vec![found("CCCCCC", "Night class", "http://10.0.0.7:3000")]),
+        T0,
+    );
+    app.on_msg(
+        Msg::Probed {
+            endpoint: "http://localhost:11434".into(),
+            result: Ok(probe(&["llama3:latest"])),
+        },
+        T0,
+    );
+    press(&mut app, "<right>");
     insta::assert_snapshot!(screen(&app, 100, 26));
 }
 
@@ -293,6 +314,7 @@ fn quit_question() {
         Msg::Hub(HubUpdate::Started {
             url: "http://localhost:3000".into(),
             db: None,
+            mdns: None,
         }),
         T0,
     );
