@@ -318,7 +318,7 @@ async fn bad_flags_exit_2_and_a_busy_port_exits_3() {
         .await;
     assert_eq!(
         run.ok_lines(),
-        ["Would start hub on http://0.0.0.0:3000 (database: in memory)."]
+        ["Would start hub on http://0.0.0.0:3000 (database: in memory; mdns: disabled)."]
     );
 
     let taken = tokio::net::TcpListener::bind("127.0.0.1:0")
