@@ -18,7 +18,8 @@ use crate::process::ChildProcess;
 
 /// Runs a hub until standard input closes (the `--serve-hub` mode).
 pub(crate) fn serve() -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    // One thread, as `gambi hub serve` and `gambi participant join` run.
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         // Named so that a profile tells the hub's threads from the others.
         .thread_name("bench-hub")

@@ -70,7 +70,8 @@ impl RuntimeSpec {
 /// Runs the participants of `spec` until standard input closes (the
 /// `--serve-participant` mode).
 pub(crate) fn serve(spec: &RuntimeSpec) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    // One thread, as `gambi hub serve` and `gambi participant join` run.
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         // Named so that a profile tells the runtime's threads from the others.
         .thread_name("bench-runtime")

@@ -91,6 +91,17 @@ pub(crate) enum Command {
 }
 
 impl Command {
+    /// Whether the command runs on one thread. A hub and a participant runtime do a few
+    /// microseconds of work per token and per request; on one thread they are spared the
+    /// cross-thread wake-ups that would otherwise be most of their latency (BENCHMARKS.md).
+    /// Blocking work (password hashing, the database) goes to the blocking pool either way.
+    pub(crate) fn single_threaded(&self) -> bool {
+        matches!(
+            self,
+            Self::Hub(HubCommand::Serve(_)) | Self::Participant(ParticipantCommand::Join(_))
+        )
+    }
+
     /// Whether the command prints a stream of objects (NDJSON rather than one JSON document).
     pub(crate) fn is_streaming(&self) -> bool {
         matches!(

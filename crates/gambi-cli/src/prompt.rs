@@ -14,6 +14,16 @@ use dialoguer::{Input, Password, Select};
 
 use crate::error::CliError;
 
+/// Runs `ask`, which waits for the person at the terminal. On a runtime with several
+/// threads the others carry on meanwhile; on one (`participant join`, `hub serve`) there is
+/// nothing else to run while a prompt waits.
+fn blocking<T>(ask: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current().map(|handle| handle.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(ask),
+        _ => ask(),
+    }
+}
+
 /// Whether a person can answer prompts: stdin and stderr are terminals.
 pub(crate) fn terminal_attached() -> bool {
     std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
@@ -26,7 +36,7 @@ pub(crate) fn text(prompt: &str, default: Option<&str>) -> Result<String, CliErr
     if let Some(default) = default {
         input = input.default(default.to_owned());
     }
-    let answer = tokio::task::block_in_place(|| input.interact_text()).map_err(cancelled)?;
+    let answer = blocking(|| input.interact_text()).map_err(cancelled)?;
     Ok(answer.trim().to_owned())
 }
 
@@ -36,7 +46,7 @@ pub(crate) fn secret(prompt: &str) -> Result<Option<String>, CliError> {
     let input = Password::with_theme(&theme)
         .with_prompt(prompt)
         .allow_empty_password(true);
-    let answer = tokio::task::block_in_place(|| input.interact()).map_err(cancelled)?;
+    let answer = blocking(|| input.interact()).map_err(cancelled)?;
     Ok(Some(answer).filter(|answer| !answer.is_empty()))
 }
 
@@ -47,7 +57,7 @@ pub(crate) fn select(prompt: &str, items: &[String]) -> Result<usize, CliError> 
         .with_prompt(prompt)
         .items(items)
         .default(0);
-    tokio::task::block_in_place(|| input.interact()).map_err(cancelled)
+    blocking(|| input.interact()).map_err(cancelled)
 }
 
 fn cancelled(error: dialoguer::Error) -> CliError {
