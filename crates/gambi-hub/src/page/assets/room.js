@@ -200,7 +200,7 @@ const STATUS_TEXT = {
 };
 
 function renderFeed() {
-  const rows = [...state.requests.values()].reverse().map((request) => {
+  const rows = [...state.requests.values()].reverse().flatMap((request) => {
     const tr = el("tr");
     tr.dataset.status = request.status;
     if (request.id) tr.dataset.request = request.id;
@@ -210,19 +210,29 @@ function renderFeed() {
       const text = cell(request.text, "notice-text");
       text.colSpan = 6;
       tr.append(text);
-      return tr;
+      return [tr];
     }
-    tr.append(cell(request.participant ? nameOf(request.participant) : "–", "participant"));
-    const model = cell(request.model, "wide model");
-    if (request.error) model.append(el("div", "error-text", request.error));
-    tr.append(model);
+    const participant = request.participant ? nameOf(request.participant) : "–";
+    const who = cell(participant, "participant clip");
+    who.title = participant;
+    const model = cell(request.model, "model clip");
+    model.title = request.model ?? "";
     tr.append(
+      who,
+      model,
       cell(formatMs(request.ttft), "num"),
       cell(formatMs(request.duration), "num"),
       cell(formatCount(request.tokens), "num"),
       cell(formatRate(request.rate), "num"),
     );
-    return tr;
+    if (!request.error) return [tr];
+    // What failed gets a line of its own under the request.
+    const detail = el("tr", "detail");
+    detail.dataset.status = request.status;
+    const text = cell(request.error, "error-text");
+    text.colSpan = 8;
+    detail.append(text);
+    return [tr, detail];
   });
   $("feed").tBodies[0].replaceChildren(...rows);
   $("no-requests").hidden = rows.length > 0;
@@ -334,10 +344,14 @@ function onEvent(event) {
   if (!event || typeof event !== "object") return;
   const data = event.data && typeof event.data === "object" ? event.data : {};
   switch (event.type) {
-    case "connected":
+    case "connected": {
+      // Counted, so that a reconnection shows (and a test can wait for one).
+      const node = $("stream-state");
+      node.dataset.connects = String((Number(node.dataset.connects) || 0) + 1);
       setStreamState("live", "live");
       refreshParticipants();
       return;
+    }
     case "participant.joined":
     case "participant.updated":
       if (data.id) state.participants.set(String(data.id), data);
@@ -580,7 +594,26 @@ $("copy-join").addEventListener("click", async () => {
   }, 2_000);
 });
 
+// The join command wraps between its arguments, never inside one (browsers would break
+// `--room` after a hyphen). Its text stays exactly the command.
+function groupJoinCommand() {
+  const command = $("join-command");
+  const groups = [];
+  for (const word of command.textContent.split(" ")) {
+    if (groups.length === 0 || word.startsWith("--")) groups.push([word]);
+    else groups[groups.length - 1].push(word);
+  }
+  const nodes = [];
+  groups.forEach((words, index) => {
+    if (index > 0) nodes.push(document.createTextNode(" "));
+    nodes.push(el("span", "arg", words.join(" ")));
+  });
+  command.replaceChildren(...nodes);
+}
+
 // ---- start ----
+
+groupJoinCommand();
 
 {
   const asked = new URLSearchParams(location.search).get("large");
