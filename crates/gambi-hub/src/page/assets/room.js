@@ -413,13 +413,15 @@ function onEvent(event) {
   scheduleRender();
 }
 
-// Reads server-sent events from a text stream: `event:` and `data:` fields, events ended
-// by a blank line, comments (the hub's keep-alives) ignored.
+// Reads server-sent events from a text stream: `data:` lines, one event per blank line;
+// comments (the hub's keep-alives) and other fields are skipped (each event's JSON names
+// its type). An event larger than MAX_LINE ends the connection.
 class EventParser {
   constructor(dispatch) {
     this.dispatch = dispatch;
     this.buffer = "";
     this.data = [];
+    this.size = 0;
   }
 
   push(text) {
@@ -431,20 +433,23 @@ class EventParser {
       if (line.endsWith("\r")) line = line.slice(0, -1);
       this.line(line);
     }
-    if (this.buffer.length > MAX_LINE) throw new Error("an event line is too long");
+    if (this.buffer.length + this.size > MAX_LINE) throw new Error("an event is too large");
   }
 
   line(line) {
     if (line === "") {
-      if (this.data.length) {
-        const text = this.data.join("\n");
-        this.data = [];
-        try {
-          this.dispatch(JSON.parse(text));
-        } catch (error) {
-          console.warn("skipped an event that is not JSON", error);
-        }
+      if (this.data.length === 0) return;
+      const text = this.data.join("\n");
+      this.data = [];
+      this.size = 0;
+      let event;
+      try {
+        event = JSON.parse(text);
+      } catch (error) {
+        console.warn("skipped an event that is not JSON", error);
+        return;
       }
+      this.dispatch(event);
       return;
     }
     if (line.startsWith(":")) return;
@@ -452,7 +457,10 @@ class EventParser {
     const field = colon < 0 ? line : line.slice(0, colon);
     let value = colon < 0 ? "" : line.slice(colon + 1);
     if (value.startsWith(" ")) value = value.slice(1);
-    if (field === "data") this.data.push(value);
+    if (field === "data") {
+      this.data.push(value);
+      this.size += value.length;
+    }
   }
 }
 
