@@ -1,12 +1,13 @@
 //! The Gambi hub: rooms, participant tunnels, and inference routing.
 //!
 //! A hub keeps rooms (persisted in SQLite) and, for each room, the participants that
-//! registered and opened a tunnel. Three planes share one HTTP listener:
+//! registered and opened a tunnel. Three planes and a web page share one HTTP listener:
 //!
 //! * management (`/v1/*`): rooms, participants, heartbeats, event streams;
 //! * tunnel (`/v1/rooms/{code}/participants/{id}/tunnel`): the WebSocket each participant
 //!   runtime opens, owned by a session actor ([`tunnel`]);
-//! * inference (`/rooms/{code}/v1/*`): OpenAI-compatible routes proxied through tunnels.
+//! * inference (`/rooms/{code}/v1/*`): OpenAI-compatible routes proxied through tunnels;
+//! * the web room page (`/rooms/{code}`) that shows a room live in a browser.
 //!
 //! Entry points: [`router`] for the routes over a [`Hub`], and [`serve`] to run a hub on a
 //! listener until a shutdown token fires; [`mdns::Announcement`] announces a running hub
@@ -21,6 +22,7 @@ mod error;
 mod hub;
 mod inference;
 pub mod mdns;
+mod page;
 mod password;
 mod responses;
 mod room;
@@ -48,6 +50,7 @@ pub fn router(hub: Hub) -> axum::Router {
     let routes = axum::Router::new()
         .merge(api::routes())
         .merge(inference::routes())
+        .merge(page::routes())
         .fallback(api::not_found)
         .method_not_allowed_fallback(api::not_found);
     let origins = hub.config().cors_origins.clone();
