@@ -606,7 +606,7 @@ mod tests {
 
     #[cfg(feature = "otel")]
     #[test]
-    fn otlp_endpoints() {
+    fn otel_endpoint_flag() {
         assert!(parse_otlp_endpoint("http://localhost:4318").is_ok());
         assert!(parse_otlp_endpoint(" https://collector.example/otlp ").is_ok());
         for bad in ["localhost:4318", "grpc://localhost:4317", "http://", ""] {
