@@ -182,9 +182,6 @@ async fn one_request_is_one_trace_from_the_hub_to_the_provider() {
         SpanId::INVALID,
         "a client without trace context starts the trace"
     );
-    // The forward span ends after the last body byte, the dispatch span at the head.
-    assert!(spans["forward"].end_time >= spans["provider"].end_time);
-    assert!(spans["queue"].end_time <= spans["dispatch"].start_time);
 
     // The context travelled in the request's metadata; the provider never sees it.
     let received = cluster.member("alice").provider.last_request().unwrap();
