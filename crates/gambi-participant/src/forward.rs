@@ -6,6 +6,11 @@
 //! whole. Frames go to the tunnel through a bounded channel, so a slow tunnel slows down
 //! the reads from the provider instead of piling up memory; with flow control, a request
 //! whose client reads slowly stops its own provider reads without holding up the others.
+//!
+//! The provider's answer up to its head runs in a `provider` span, a child of the
+//! request's `forward` span. With the `otel` feature, the `forward` span continues the
+//! trace of the hub span that sent the request (`continue_hub_trace`). Trace context is
+//! never sent to the provider: it travels in the request's metadata, not in its headers.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -19,6 +24,7 @@ use reqwest::Method;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use tokio::sync::{Semaphore, mpsc};
 use tokio_tungstenite::tungstenite::Message;
+use tracing::Instrument as _;
 
 use crate::provider::Provider;
 
@@ -168,6 +174,28 @@ impl Replies {
     }
 }
 
+/// Makes `span` (a request's `forward` span) a child of the hub span that sent `request`,
+/// when the hub sent W3C trace context in its metadata, and marks it as the server side
+/// of that call.
+#[cfg(feature = "otel")]
+pub(crate) fn continue_hub_trace(span: &tracing::Span, request: &proto::TunnelRequest) {
+    use opentelemetry::propagation::TextMapPropagator as _;
+    use opentelemetry::trace::TraceContextExt as _;
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+
+    span.record("otel.kind", "server");
+    let carrier: std::collections::HashMap<String, String> =
+        request.trace_context().into_iter().collect();
+    if carrier.is_empty() {
+        return;
+    }
+    let parent = opentelemetry_sdk::propagation::TraceContextPropagator::new().extract(&carrier);
+    if parent.span().span_context().is_valid() {
+        // Fails only when no OpenTelemetry layer records the span: nothing to link.
+        let _ = span.set_parent(parent);
+    }
+}
+
 /// Forwards `request` to the provider and sends every frame of the answer through
 /// `replies`, always ending with `tunnel.response.end` or `tunnel.response.error`.
 ///
@@ -213,7 +241,21 @@ async fn stream_response(
 ) -> Result<(), ForwardError> {
     let request_id = request.request_id.clone();
     let outgoing = build_request(provider, request)?;
-    let response = match tokio::time::timeout(response_timeout, outgoing.send()).await {
+    let span = tracing::info_span!(
+        "provider",
+        status = tracing::field::Empty,
+        otel.kind = tracing::field::Empty,
+    );
+    #[cfg(feature = "otel")]
+    span.record("otel.kind", "client");
+    let answered = tokio::time::timeout(response_timeout, outgoing.send())
+        .instrument(span.clone())
+        .await;
+    if let Ok(Ok(response)) = &answered {
+        span.record("status", i64::from(response.status().as_u16()));
+    }
+    drop(span);
+    let response = match answered {
         Ok(Ok(response)) => response,
         Ok(Err(error)) => {
             return Err(ForwardError::Provider(format!(

@@ -314,7 +314,10 @@ where
             request_id = %request_id,
             method = %request.method,
             path = %request.path,
+            otel.kind = tracing::field::Empty,
         );
+        #[cfg(feature = "otel")]
+        crate::forward::continue_hub_trace(&span, &request);
         let provider = Arc::clone(self.cx.provider);
         let credit = self
             .cx

@@ -7,7 +7,9 @@
 //! Extensions, which a participant that does not know them ignores as it ignores every
 //! unknown type: `tunnel.cancel` (the hub aborts a request), and, once negotiated at
 //! registration ([`crate::TunnelExtensions`]), `tunnel.credit` (flow control) and
-//! [`BinaryChunk`] messages carrying body bytes without JSON or base64.
+//! [`BinaryChunk`] messages carrying body bytes without JSON or base64. A `tunnel.request`
+//! may also carry W3C trace context in its `metadata` ([`TRACE_CONTEXT`]), which the
+//! original runtime never reads.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -88,9 +90,62 @@ pub struct TunnelRequest {
     /// Whether the client asked for a streamed response.
     #[serde(default)]
     pub stream: bool,
-    /// Free-form metadata.
+    /// Free-form metadata. The original hub never sets it and the original runtime never
+    /// reads it; our hub may put W3C trace context under [`TRACE_CONTEXT`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<Value>,
+}
+
+/// Key of a `tunnel.request`'s `metadata` under which a hub sends the W3C trace context of
+/// the span that dispatched the request (Gambi extension): an object of strings,
+/// `traceparent` and, when there is one, `tracestate`, as the HTTP headers of those names
+/// would carry them.
+///
+/// It travels in `metadata` rather than in `headers` because the original runtime sends
+/// every entry of `headers` to its provider and ignores `metadata`: trace context reaches
+/// only a runtime that asks for it, never a provider.
+pub const TRACE_CONTEXT: &str = "traceContext";
+
+/// Longest trace context value kept ([`TunnelRequest::trace_context`]); W3C asks that 512
+/// characters of `tracestate` be propagated, and allows dropping more.
+pub const MAX_TRACE_CONTEXT_VALUE: usize = 512;
+
+impl TunnelRequest {
+    /// The trace context in `metadata` ([`TRACE_CONTEXT`]): its string entries no longer
+    /// than [`MAX_TRACE_CONTEXT_VALUE`]; empty when there is none.
+    pub fn trace_context(&self) -> BTreeMap<String, String> {
+        let Some(Value::Object(entries)) = self
+            .metadata
+            .as_ref()
+            .and_then(|metadata| metadata.get(TRACE_CONTEXT))
+        else {
+            return BTreeMap::new();
+        };
+        entries
+            .iter()
+            .filter_map(|(key, value)| Some((key, value.as_str()?)))
+            .filter(|(_, value)| value.len() <= MAX_TRACE_CONTEXT_VALUE)
+            .map(|(key, value)| (key.clone(), value.to_owned()))
+            .collect()
+    }
+
+    /// Puts `entries` in `metadata` as the trace context, next to any other metadata;
+    /// nothing changes when `entries` is empty or `metadata` is not an object.
+    pub fn set_trace_context(&mut self, entries: BTreeMap<String, String>) {
+        if entries.is_empty() {
+            return;
+        }
+        let metadata = self
+            .metadata
+            .get_or_insert_with(|| Value::Object(serde_json::Map::new()));
+        if let Value::Object(metadata) = metadata {
+            let entries = entries
+                .into_iter()
+                .map(|(key, value)| (key, Value::String(value)))
+                .collect();
+            metadata.insert(TRACE_CONTEXT.to_owned(), Value::Object(entries));
+        }
+    }
 }
 
 /// A frame a participant sends to the hub.
@@ -515,6 +570,60 @@ mod tests {
                 request_id: "r1".into(),
             },
             json!({"type": "tunnel.cancel", "requestId": "r1"}),
+        );
+    }
+
+    #[test]
+    fn trace_context_travels_in_metadata() {
+        let mut request = TunnelRequest {
+            request_id: "r1".into(),
+            operation: operation::RESPONSES_CREATE.into(),
+            method: "POST".into(),
+            path: "/v1/responses".into(),
+            headers: BTreeMap::new(),
+            body: None,
+            stream: false,
+            metadata: None,
+        };
+        assert!(request.trace_context().is_empty());
+        request.set_trace_context(BTreeMap::new());
+        assert_eq!(request.metadata, None, "no context, no metadata");
+
+        let parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        request.set_trace_context(BTreeMap::from([("traceparent".into(), parent.into())]));
+        check_hub(
+            HubToParticipant::Request(request.clone()),
+            json!({
+                "type": "tunnel.request", "requestId": "r1", "operation": "responses.create",
+                "method": "POST", "path": "/v1/responses", "headers": {}, "stream": false,
+                "metadata": {"traceContext": {"traceparent": parent}}
+            }),
+        );
+        assert!(request.headers.is_empty(), "never a header");
+        assert_eq!(
+            request.trace_context(),
+            BTreeMap::from([("traceparent".to_owned(), parent.to_owned())])
+        );
+
+        // Other metadata is kept; what is not a string, or too long, is not context.
+        request.metadata = Some(json!({"other": 1, "traceContext": {
+            "traceparent": parent, "tracestate": "x".repeat(MAX_TRACE_CONTEXT_VALUE + 1),
+            "number": 7,
+        }}));
+        assert_eq!(request.trace_context().len(), 1);
+        request.set_trace_context(BTreeMap::from([("tracestate".into(), "k=v".into())]));
+        assert_eq!(
+            request.metadata,
+            Some(json!({"other": 1, "traceContext": {"tracestate": "k=v"}}))
+        );
+        request.metadata = Some(json!({"traceContext": "00-…"}));
+        assert!(request.trace_context().is_empty());
+        request.metadata = Some(json!([1]));
+        request.set_trace_context(BTreeMap::from([("traceparent".into(), parent.into())]));
+        assert_eq!(
+            request.metadata,
+            Some(json!([1])),
+            "not an object: left alone"
         );
     }
 
