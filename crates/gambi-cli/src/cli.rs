@@ -132,7 +132,7 @@ impl Command {
 #[derive(Debug, Subcommand)]
 pub(crate) enum HubCommand {
     /// Start the hub and serve until SIGINT or SIGTERM.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Find hubs: the configured one, the config file's list, and those announced on the
     /// local network (mDNS).
     Discover(DiscoverArgs),
@@ -238,6 +238,21 @@ pub(crate) struct ServeArgs {
     /// `--room-name` find it [default: the config file's serve.mdns, else off]
     #[arg(long)]
     pub(crate) mdns: bool,
+
+    /// Serve the Prometheus metrics on this address (e.g. 127.0.0.1:9090) instead of at
+    /// /metrics on the main listener [default: the config file's serve.metricsListen]
+    #[arg(long, value_name = "ADDR", value_parser = parse_socket_addr)]
+    pub(crate) metrics_listen: Option<std::net::SocketAddr>,
+
+    /// Require this token (as `Authorization: Bearer`) to read /metrics [default: the
+    /// config file's serve.metricsToken, else the admin token when there is one]
+    #[arg(
+        long,
+        env = "GAMBI_METRICS_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub(crate) metrics_token: Option<String>,
 
     /// Where to send traces.
     #[cfg(feature = "otel")]
@@ -547,6 +562,13 @@ pub(crate) struct CompletionsArgs {
 }
 
 /// Parses `--port`.
+/// Parses `--metrics-listen`.
+fn parse_socket_addr(value: &str) -> Result<std::net::SocketAddr, String> {
+    value.trim().parse().map_err(|_| {
+        format!("Invalid address '{value}': use IP:PORT, such as 127.0.0.1:9090 or [::1]:9090")
+    })
+}
+
 fn parse_port(value: &str) -> Result<u16, String> {
     value.trim().parse().map_err(|_| {
         format!("Invalid port '{value}': use an integer from 1 to 65535 (0 picks a free port)")

@@ -146,7 +146,7 @@ fn main() -> ExitCode {
 /// Runs one command.
 async fn run(command: Command, ctx: &Context) -> anyhow::Result<()> {
     match command {
-        Command::Hub(HubCommand::Serve(args)) => commands::hub::serve(args, ctx).await,
+        Command::Hub(HubCommand::Serve(args)) => commands::hub::serve(*args, ctx).await,
         Command::Hub(HubCommand::Discover(args)) => commands::discover::hubs(args, ctx).await,
         Command::Room(RoomCommand::Discover(args)) => commands::discover::rooms(args, ctx).await,
         Command::Room(RoomCommand::Create(args)) => commands::room::create(args, ctx).await,

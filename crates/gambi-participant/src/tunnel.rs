@@ -328,6 +328,7 @@ where
             request_id: Arc::from(request_id.as_str()),
             frames: self.frames_tx.clone(),
             binary: self.cx.extensions.binary_chunks,
+            timing: self.cx.extensions.timing,
             credit: credit.clone(),
         };
         let timeout = self.cx.timing.provider_response_timeout;

@@ -40,7 +40,7 @@ pub use room::{CreateRoomRequest, CreateRoomResponse, HealthResponse, RoomSummar
 pub use runtime::{RuntimeConfig, RuntimeConfigPublic, ValidationErrors};
 pub use tunnel::{
     BinaryChunk, FrameError, HubToParticipant, MAX_TRACE_CONTEXT_VALUE, ParticipantToHub,
-    TRACE_CONTEXT, TunnelRequest,
+    ResponseTiming, TRACE_CONTEXT, TunnelRequest,
 };
 
 /// Milliseconds since the Unix epoch, the unit of every timestamp on the management plane.

@@ -6,10 +6,11 @@
 //!
 //! Extensions, which a participant that does not know them ignores as it ignores every
 //! unknown type: `tunnel.cancel` (the hub aborts a request), and, once negotiated at
-//! registration ([`crate::TunnelExtensions`]), `tunnel.credit` (flow control) and
-//! [`BinaryChunk`] messages carrying body bytes without JSON or base64. A `tunnel.request`
-//! may also carry W3C trace context in its `metadata` ([`TRACE_CONTEXT`]), which the
-//! original runtime never reads.
+//! registration ([`crate::TunnelExtensions`]), `tunnel.credit` (flow control),
+//! [`BinaryChunk`] messages carrying body bytes without JSON or base64, and the runtime's
+//! [`ResponseTiming`] on `tunnel.response.start`. A `tunnel.request` may also carry W3C
+//! trace context in its `metadata` ([`TRACE_CONTEXT`]), which the original runtime never
+//! reads.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -168,6 +169,10 @@ pub enum ParticipantToHub {
         /// Provider response headers.
         #[serde(default)]
         headers: BTreeMap<String, String>,
+        /// How long the runtime and its provider took (Gambi extension, with `timing`
+        /// negotiated).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        timing: Option<ResponseTiming>,
     },
     /// A piece of the response body, standard base64.
     #[serde(rename = "tunnel.response.chunk", rename_all = "camelCase")]
@@ -193,6 +198,37 @@ pub enum ParticipantToHub {
         /// What failed, in words.
         message: String,
     },
+}
+
+/// What a runtime with the `timing` extension reports on `tunnel.response.start`: times in
+/// milliseconds measured on its own clock, so the two clocks never need to agree.
+///
+/// With the hub's own times (when it dispatched the request, when the head arrived) they
+/// split a request's time between the tunnel and the provider: the tunnel's round trip is
+/// the hub's dispatch-to-head time less `runtime_ms`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResponseTiming {
+    /// From the runtime taking the `tunnel.request` to it sending this frame.
+    #[serde(serialize_with = "crate::number::value")]
+    pub runtime_ms: f64,
+    /// From the runtime sending the request to its provider to the provider's response
+    /// head: the provider's time to first byte.
+    #[serde(serialize_with = "crate::number::value")]
+    pub provider_ttfb_ms: f64,
+}
+
+impl ResponseTiming {
+    /// The same timing with every value a finite, non-negative number (a peer's values are
+    /// not trusted), and `provider_ttfb_ms` no longer than `runtime_ms`.
+    pub fn sanitized(self) -> Self {
+        let clean = |ms: f64| if ms.is_finite() { ms.max(0.0) } else { 0.0 };
+        let runtime_ms = clean(self.runtime_ms);
+        Self {
+            runtime_ms,
+            provider_ttfb_ms: clean(self.provider_ttfb_ms).min(runtime_ms),
+        }
+    }
 }
 
 /// Why a received frame was not understood. The receiver ignores such frames.
@@ -303,6 +339,8 @@ pub enum ParticipantFrame<'a> {
         status: u16,
         /// Provider response headers.
         headers: BTreeMap<String, String>,
+        /// The runtime's timing, when it sent one.
+        timing: Option<ResponseTiming>,
     },
     /// `tunnel.response.chunk`.
     ResponseChunk {
@@ -347,6 +385,8 @@ struct FlatFrame<'a> {
     stage: Option<Text<'a>>,
     #[serde(default, borrow)]
     message: Option<Text<'a>>,
+    #[serde(default)]
+    timing: Option<ResponseTiming>,
 }
 
 /// A string borrowed from the frame when it has no escapes. (`Option<Cow<str>>` alone would
@@ -383,6 +423,7 @@ impl<'a> ParticipantFrame<'a> {
                     request_id: text(flat.request_id, "requestId")?,
                     status,
                     headers: flat.headers.unwrap_or_default(),
+                    timing: flat.timing,
                 }
             }
             "tunnel.response.chunk" => Self::ResponseChunk {
@@ -410,10 +451,12 @@ impl<'a> ParticipantFrame<'a> {
                 request_id,
                 status,
                 headers,
+                timing,
             } => ParticipantToHub::ResponseStart {
                 request_id: request_id.into_owned(),
                 status,
                 headers,
+                timing,
             },
             Self::ResponseChunk { request_id, chunk } => ParticipantToHub::ResponseChunk {
                 request_id: request_id.into_owned(),
@@ -638,9 +681,23 @@ mod tests {
                 request_id: "r1".into(),
                 status: 200,
                 headers: BTreeMap::from([("content-type".into(), "text/event-stream".into())]),
+                timing: None,
             },
             json!({"type": "tunnel.response.start", "requestId": "r1", "status": 200,
                    "headers": {"content-type": "text/event-stream"}}),
+        );
+        check_participant(
+            ParticipantToHub::ResponseStart {
+                request_id: "r1".into(),
+                status: 200,
+                headers: BTreeMap::new(),
+                timing: Some(ResponseTiming {
+                    runtime_ms: 41.5,
+                    provider_ttfb_ms: 40.0,
+                }),
+            },
+            json!({"type": "tunnel.response.start", "requestId": "r1", "status": 200,
+                   "headers": {}, "timing": {"runtimeMs": 41.5, "providerTtfbMs": 40}}),
         );
         check_participant(
             ParticipantToHub::chunk("r1", b"data: hi\n\n"),
@@ -674,7 +731,8 @@ mod tests {
             ParticipantToHub::ResponseStart {
                 request_id: "r".into(),
                 status: 201,
-                headers: BTreeMap::new()
+                headers: BTreeMap::new(),
+                timing: None,
             }
         );
         let request = HubToParticipant::from_json(
@@ -764,6 +822,26 @@ mod tests {
             ),
             Err(FrameError::Invalid { .. })
         ));
+    }
+
+    #[test]
+    fn timing_from_a_peer_is_sanitized() {
+        let odd = ResponseTiming {
+            runtime_ms: 5.0,
+            provider_ttfb_ms: 9.0,
+        };
+        assert_eq!(
+            odd.sanitized(),
+            ResponseTiming {
+                runtime_ms: 5.0,
+                provider_ttfb_ms: 5.0
+            }
+        );
+        let broken = ResponseTiming {
+            runtime_ms: f64::NAN,
+            provider_ttfb_ms: -3.0,
+        };
+        assert_eq!(broken.sanitized(), ResponseTiming::default());
     }
 
     #[test]

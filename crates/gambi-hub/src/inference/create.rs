@@ -44,6 +44,8 @@ pub(super) struct Create {
     pub(super) request: ClientRequest,
     /// Counts the request in flight, for shutdown; a streamed answer carries it along.
     pub(super) in_flight: Arc<InFlightGuard>,
+    /// Since when the hub works on the request, and how long its body took to arrive.
+    pub(super) hub_time: log::HubTime,
 }
 
 /// How a request served by one participant ended.
@@ -76,7 +78,14 @@ impl Create {
         let attempts = if self.hub.config().failover { 2 } else { 1 };
         let mut tried: Vec<String> = Vec::new();
         let mut failure: Option<Failure> = None;
+        let mut hub_time = self.hub_time;
         for attempt in 1..=attempts {
+            if attempt > 1 {
+                hub_time = log::HubTime {
+                    since: tokio::time::Instant::now(),
+                    waited: std::time::Duration::ZERO,
+                };
+            }
             let lease_request = LeaseRequest::new(selector.clone(), self.client.clone())
                 .excluding(tried.iter().cloned());
             let waiting = log::Waiting::new(unrouted);
@@ -129,7 +138,11 @@ impl Create {
                 ids: &ids,
                 in_flight: self.in_flight.clone(),
             };
-            match self.serve_on(exchange, lease, attempt).await? {
+            let hub_time = log::HubTime {
+                waited: hub_time.waited + lease.queued(),
+                ..hub_time
+            };
+            match self.serve_on(exchange, lease, attempt, hub_time).await? {
                 Served::Answered(response) => return Ok(response),
                 Served::Failed(failed) => failure = Some(failed),
             }
@@ -153,6 +166,7 @@ impl Create {
         mut exchange: Exchange<'_>,
         mut lease: Lease,
         attempt: u32,
+        hub_time: log::HubTime,
     ) -> Result<Served, InferenceError> {
         let target = exchange.target;
         let mut provider = choose_protocol(self.protocol, &target.capabilities);
@@ -165,6 +179,7 @@ impl Create {
             target.into(),
             lease.queued(),
             attempt,
+            hub_time,
         );
         loop {
             let outbound = match Outbound::build(
