@@ -1,6 +1,7 @@
 //! The documentation cannot drift from the command line.
 //!
-//! Every command in a ```sh block of `README.md` and `docs/*.md` is checked:
+//! Every command in a `sh` code block of the Markdown files (`README.md` and the others
+//! at the root, `docs/*.md`) is checked:
 //!
 //! * each `gambi ...` line (and `cargo run --release -- ...`, which is the same) must parse
 //!   with the real clap definition, compiled here from `src/cli.rs`;
@@ -14,7 +15,7 @@
 //! * each `curl` line is sent (by reqwest) to the test hub, with its URL's host replaced,
 //!   and must succeed;
 //! * `cargo` build commands and `./scripts/test` are left to CI, which runs them; any other
-//!   program in a ```sh block is an error, so that every command shown stays checked.
+//!   program in a `sh` code block is an error, so that every command shown stays checked.
 //!
 //! `docs/configuration.md` must list every `hub serve` and `participant join` flag with
 //! its default, every environment variable the CLI reads and every config file key, and
@@ -118,7 +119,7 @@ fn blocks(text: &str, languages: &[&str]) -> Vec<(usize, String)> {
     found
 }
 
-/// A command line of a ```sh block.
+/// A command line of a `sh` code block.
 #[derive(Debug, Clone)]
 struct Shown {
     /// `file:line`, for messages.
@@ -185,7 +186,7 @@ fn words(line: &str) -> Result<Vec<String>, String> {
     Ok(words)
 }
 
-/// Every command line of the ```sh blocks of `text` (lines ending in `\` continue).
+/// Every command line of the `sh` code blocks of `text` (lines ending in `\` continue).
 fn shown_commands(file: &str, text: &str) -> Vec<Shown> {
     let mut shown = Vec::new();
     for (first, block) in blocks(text, &["sh", "bash", "shell"]) {
@@ -263,7 +264,7 @@ fn kind(shown: &Shown) -> Kind {
         }
         "cargo" | "./scripts/test" | "target/release/gambi-bench" => Kind::Build,
         other => panic!(
-            "{}: `{other}` in a ```sh block: only gambi, curl and build commands are \
+            "{}: `{other}` in a `sh` code block: only gambi, curl and build commands are \
              checked, so show other programs in prose",
             shown.place
         ),
