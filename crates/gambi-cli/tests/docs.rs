@@ -19,7 +19,8 @@
 //!
 //! `docs/configuration.md` must list every `hub serve` and `participant join` flag with
 //! its default, every environment variable the CLI reads and every config file key, and
-//! its JSON examples must load with the real config file reader.
+//! its JSON examples must load with the real config file reader. `docs/protocol.md` must
+//! list every route the hub's sources define.
 
 // The CLI is a binary crate: its command-line definition and config file reader are
 // compiled into this test from their sources, so the test checks the real ones. Most of
@@ -691,11 +692,11 @@ fn configuration_lists_every_environment_variable() {
         }
     }
     walk(&cli::Cli::command(), &mut read);
-    // What `main` reads itself.
-    let main = include_str!("../src/main.rs");
-    for (at, _) in main.match_indices("std::env::var(\"") {
-        let rest = &main[at + "std::env::var(\"".len()..];
-        read.insert(rest.split('"').next().expect("a name").to_owned());
+    // What the CLI reads by name itself.
+    for (_, source) in rust_sources(&root().join("crates/gambi-cli/src")) {
+        for call in ["env::var(", "env::var_os("] {
+            read.extend(literals_after(&source, call).into_iter().map(str::to_owned));
+        }
     }
     for variable in &read {
         assert!(
@@ -711,6 +712,70 @@ fn configuration_lists_every_environment_variable() {
             );
         }
     }
+}
+
+/// Every Rust source file below `dir`, with its contents.
+fn rust_sources(dir: &Path) -> Vec<(PathBuf, String)> {
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap_or_else(|error| panic!("{dir:?}: {error}")) {
+            let path = entry.expect("a directory entry").path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if path.extension().is_some_and(|ext| ext == "rs") {
+                let text = std::fs::read_to_string(&path).expect("readable");
+                found.push((path, text));
+            }
+        }
+    }
+    found
+}
+
+/// The string literals that are the first argument of the calls `call` (such as
+/// `.route(`) in `source`.
+fn literals_after<'a>(source: &'a str, call: &str) -> Vec<&'a str> {
+    source
+        .match_indices(call)
+        .filter_map(|(at, _)| {
+            let rest = source[at + call.len()..].trim_start().strip_prefix('"')?;
+            rest.split('"').next()
+        })
+        .collect()
+}
+
+#[test]
+fn the_protocol_reference_lists_every_route_of_the_hub() {
+    let protocol = doc("protocol.md");
+    let mut routes = BTreeSet::new();
+    for (_, source) in rust_sources(&root().join("crates/gambi-hub/src")) {
+        // A catch-all (`{*rest}`) is no route of its own.
+        routes.extend(
+            literals_after(&source, ".route(")
+                .into_iter()
+                .filter(|route| route.starts_with('/') && !route.contains("{*"))
+                .map(str::to_owned),
+        );
+    }
+    assert!(routes.len() >= 15, "routes found: {routes:?}");
+    // The route as a whole path: not the end of a longer one (`/v1/rooms/...` holds
+    // `/rooms/...`), not the start of one.
+    let path_char = |c: char| c == '/' || c == '{' || c == '}' || c.is_alphanumeric();
+    let documented = |route: &str| {
+        protocol.match_indices(route).any(|(at, _)| {
+            let before = protocol[..at].chars().next_back();
+            let after = protocol[at + route.len()..].chars().next();
+            !before.is_some_and(path_char) && !after.is_some_and(path_char)
+        })
+    };
+    let missing: Vec<String> = routes
+        .into_iter()
+        .filter(|route| !documented(route))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "docs/protocol.md does not list these routes of the hub: {missing:?}"
+    );
 }
 
 /// The field names of `struct <name> {` in `source`, in camelCase.
