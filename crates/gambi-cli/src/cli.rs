@@ -102,6 +102,21 @@ impl Command {
         )
     }
 
+    /// Where the command sends its traces, and the service name they carry: only `hub
+    /// serve` and `participant join` trace, and only when given an endpoint.
+    #[cfg(feature = "otel")]
+    pub(crate) fn traces(&self) -> Option<(&url::Url, &'static str)> {
+        match self {
+            Self::Hub(HubCommand::Serve(args)) => {
+                Some((args.traces.otlp_endpoint.as_deref()?, "gambi-hub"))
+            }
+            Self::Participant(ParticipantCommand::Join(args)) => {
+                Some((args.traces.otlp_endpoint.as_deref()?, "gambi-participant"))
+            }
+            _ => None,
+        }
+    }
+
     /// Whether the command prints a stream of objects (NDJSON rather than one JSON document).
     pub(crate) fn is_streaming(&self) -> bool {
         matches!(
@@ -117,7 +132,7 @@ impl Command {
 #[derive(Debug, Subcommand)]
 pub(crate) enum HubCommand {
     /// Start the hub and serve until SIGINT or SIGTERM.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Find hubs: the configured one, the config file's list, and those announced on the
     /// local network (mDNS).
     Discover(DiscoverArgs),
@@ -223,6 +238,41 @@ pub(crate) struct ServeArgs {
     /// `--room-name` find it [default: the config file's serve.mdns, else off]
     #[arg(long)]
     pub(crate) mdns: bool,
+
+    /// Serve the Prometheus metrics on this address (e.g. 127.0.0.1:9090) instead of at
+    /// /metrics on the main listener [default: the config file's serve.metricsListen]
+    #[arg(long, value_name = "ADDR", value_parser = parse_socket_addr)]
+    pub(crate) metrics_listen: Option<std::net::SocketAddr>,
+
+    /// Require this token (as `Authorization: Bearer`) to read /metrics [default: the
+    /// config file's serve.metricsToken, else the admin token when there is one]
+    #[arg(
+        long,
+        env = "GAMBI_METRICS_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub(crate) metrics_token: Option<String>,
+
+    /// Where to send traces.
+    #[cfg(feature = "otel")]
+    #[command(flatten)]
+    pub(crate) traces: TraceArgs,
+}
+
+/// Where `hub serve` and `participant join` send OpenTelemetry traces (the `otel` feature).
+#[cfg(feature = "otel")]
+#[derive(Debug, Args)]
+pub(crate) struct TraceArgs {
+    /// Send OpenTelemetry traces, one per inference request, to this OTLP/HTTP collector,
+    /// e.g. http://localhost:4318 (/v1/traces is added) [default: off]
+    #[arg(
+        long,
+        env = "OTEL_EXPORTER_OTLP_ENDPOINT",
+        value_name = "URL",
+        value_parser = parse_otlp_endpoint
+    )]
+    pub(crate) otlp_endpoint: Option<Box<url::Url>>,
 }
 
 /// `gambi room ...`
@@ -407,6 +457,11 @@ pub(crate) struct JoinArgs {
     /// Probe the provider and print the registration without joining
     #[arg(long)]
     pub(crate) dry_run: bool,
+
+    /// Where to send traces.
+    #[cfg(feature = "otel")]
+    #[command(flatten)]
+    pub(crate) traces: TraceArgs,
 }
 
 /// `gambi participant leave`
@@ -507,6 +562,13 @@ pub(crate) struct CompletionsArgs {
 }
 
 /// Parses `--port`.
+/// Parses `--metrics-listen`.
+fn parse_socket_addr(value: &str) -> Result<std::net::SocketAddr, String> {
+    value.trim().parse().map_err(|_| {
+        format!("Invalid address '{value}': use IP:PORT, such as 127.0.0.1:9090 or [::1]:9090")
+    })
+}
+
 fn parse_port(value: &str) -> Result<u16, String> {
     value.trim().parse().map_err(|_| {
         format!("Invalid port '{value}': use an integer from 1 to 65535 (0 picks a free port)")
@@ -529,6 +591,20 @@ fn parse_max_concurrency(value: &str) -> Result<NonZeroU32, String> {
         })
 }
 
+/// Parses `--otlp-endpoint`: an `http` or `https` URL (boxed: a URL is large, and the
+/// commands' arguments are kept small).
+#[cfg(feature = "otel")]
+fn parse_otlp_endpoint(value: &str) -> Result<Box<url::Url>, String> {
+    let invalid = || {
+        format!("Invalid OTLP endpoint '{value}': use an http(s) URL, e.g. http://localhost:4318")
+    };
+    let url = url::Url::parse(value.trim()).map_err(|_| invalid())?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(invalid());
+    }
+    Ok(Box::new(url))
+}
+
 #[cfg(test)]
 mod tests {
     use clap::CommandFactory;
@@ -548,6 +624,41 @@ mod tests {
         assert!(parse_port("65536").is_err());
         assert!(parse_port("-1").is_err());
         assert!(parse_port("http").is_err());
+    }
+
+    #[cfg(feature = "otel")]
+    #[test]
+    fn otel_endpoint_flag() {
+        assert!(parse_otlp_endpoint("http://localhost:4318").is_ok());
+        assert!(parse_otlp_endpoint(" https://collector.example/otlp ").is_ok());
+        for bad in ["localhost:4318", "grpc://localhost:4317", "http://", ""] {
+            assert!(parse_otlp_endpoint(bad).is_err(), "{bad}");
+        }
+        let parse = |args: &[&str]| Cli::try_parse_from(args).map(|cli| cli.command);
+        let serve =
+            parse(&["gambi", "hub", "serve", "--otlp-endpoint", "http://h:4318"]).expect("parses");
+        let (endpoint, service) = serve.traces().expect("traced");
+        assert_eq!(
+            (endpoint.as_str(), service),
+            ("http://h:4318/", "gambi-hub")
+        );
+        let join = parse(&[
+            "gambi",
+            "participant",
+            "join",
+            "--otlp-endpoint",
+            "http://h",
+        ])
+        .expect("parses");
+        assert_eq!(
+            join.traces().map(|(_, service)| service),
+            Some("gambi-participant")
+        );
+        let untraced = parse(&["gambi", "room", "list"]).expect("parses");
+        assert!(
+            untraced.traces().is_none(),
+            "only the hub and the runtime trace"
+        );
     }
 
     #[test]

@@ -79,8 +79,8 @@ impl fmt::Debug for ProviderHeaders {
     }
 }
 
-/// `hub serve` settings of an environment.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+/// `hub serve` settings of an environment. `Debug` hides the metrics token.
+#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct ServeConfig {
     /// Address to bind.
@@ -99,6 +99,30 @@ pub(crate) struct ServeConfig {
     pub(crate) cors_origins: Option<Vec<String>>,
     /// Announce the hub over mDNS.
     pub(crate) mdns: Option<bool>,
+    /// Serve the metrics on this address instead of the main listener (`IP:PORT`).
+    pub(crate) metrics_listen: Option<String>,
+    /// Token required to read the metrics.
+    pub(crate) metrics_token: Option<String>,
+}
+
+impl fmt::Debug for ServeConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServeConfig")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("response_start_timeout", &self.response_start_timeout)
+            .field("response_idle_timeout", &self.response_idle_timeout)
+            .field("remove_offline_after", &self.remove_offline_after)
+            .field("shutdown_grace", &self.shutdown_grace)
+            .field("cors_origins", &self.cors_origins)
+            .field("mdns", &self.mdns)
+            .field("metrics_listen", &self.metrics_listen)
+            .field(
+                "metrics_token",
+                &self.metrics_token.as_ref().map(|_| "[redacted]"),
+            )
+            .finish()
+    }
 }
 
 /// Where the config file lives, if there is a home directory to put it in.
@@ -179,7 +203,9 @@ mod tests {
         "envs": {
             "lab": {"hubUrl": "http://10.0.0.2:3000", "serve": {"host": "127.0.0.1", "port": 4000, "mdns": true,
                                                       "responseStartTimeout": 90, "responseIdleTimeout": 30,
-                                                      "corsOrigins": ["http://localhost:5173"]}},
+                                                      "corsOrigins": ["http://localhost:5173"],
+                                                      "metricsListen": "127.0.0.1:9090",
+                                                      "metricsToken": "scrape-secret"}},
             "home": {"hubUrl": "http://localhost:3000", "endpoint": "http://localhost:11434",
                      "headers": {"Authorization": "Bearer sk-home"}, "noSpecs": true,
                      "hubs": ["http://10.0.0.3:3000", "http://10.0.0.4:3000"]}
@@ -207,8 +233,11 @@ mod tests {
                 shutdown_grace: None,
                 cors_origins: Some(vec!["http://localhost:5173".into()]),
                 mdns: Some(true),
+                metrics_listen: Some("127.0.0.1:9090".into()),
+                metrics_token: Some("scrape-secret".into()),
             }
         );
+        assert!(!format!("{lab:?}").contains("scrape-secret"));
         let home = check(Some(FILE), Some("home"))
             .expect("valid")
             .expect("named");

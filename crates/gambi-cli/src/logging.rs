@@ -6,6 +6,9 @@
 //! contact at `debug` and `trace` (tungstenite writes the whole handshake request). Our own
 //! code never logs the token, but theirs cannot be told not to, so every log line passes
 //! through [`redact`] on its way to stderr.
+//!
+//! With the `otel` feature, `hub serve` and `participant join` also export the spans of
+//! each inference request as OpenTelemetry traces ([`otel`]), filtered apart from the logs.
 
 use std::fs::File;
 use std::io::{self, IsTerminal, Write};
@@ -14,6 +17,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
+
+#[cfg(feature = "otel")]
+pub(crate) mod otel;
 
 /// Where log lines go.
 #[derive(Debug)]
@@ -28,25 +34,54 @@ pub(crate) enum Destination<'a> {
 
 /// Starts logging lines that pass `filter` ([`filter`]) to `destination`.
 pub(crate) fn init(filter: &str, destination: Destination<'_>) -> io::Result<()> {
-    let builder = tracing_subscriber::fmt().with_env_filter(EnvFilter::new(filter));
-    match destination {
-        Destination::Stderr => builder
-            .with_writer(RedactingSink(Sink::Stderr))
-            .with_ansi(io::stderr().is_terminal())
-            .init(),
+    if let Some((writer, ansi)) = writer(destination)? {
+        tracing_subscriber::fmt()
+            .with_env_filter(EnvFilter::new(filter))
+            .with_writer(writer)
+            .with_ansi(ansi)
+            .init();
+    }
+    Ok(())
+}
+
+/// Starts logging as [`init`] does, and exporting the spans `traces` takes as traces.
+#[cfg(feature = "otel")]
+pub(crate) fn init_with_traces(
+    filter: &str,
+    destination: Destination<'_>,
+    traces: otel::TraceLayer,
+) -> io::Result<()> {
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+
+    let logs = writer(destination)?.map(|(writer, ansi)| {
+        tracing_subscriber::fmt::layer()
+            .with_writer(writer)
+            .with_ansi(ansi)
+            .with_filter(EnvFilter::new(filter))
+    });
+    tracing_subscriber::registry()
+        .with(traces)
+        .with(logs)
+        .init();
+    Ok(())
+}
+
+/// The writer of log lines to `destination`, and whether they may be coloured; `None`
+/// when they go nowhere.
+fn writer(destination: Destination<'_>) -> io::Result<Option<(RedactingSink, bool)>> {
+    Ok(match destination {
+        Destination::Stderr => Some((RedactingSink(Sink::Stderr), io::stderr().is_terminal())),
         Destination::File(path) => {
             let file = std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
                 .open(path)?;
-            builder
-                .with_writer(RedactingSink(Sink::File(Arc::new(Mutex::new(file)))))
-                .with_ansi(false)
-                .init();
+            Some((RedactingSink(Sink::File(Arc::new(Mutex::new(file)))), false))
         }
-        Destination::Nowhere => {}
-    }
-    Ok(())
+        Destination::Nowhere => None,
+    })
 }
 
 /// Debug details of everything but the HTTP, TLS and mDNS plumbing underneath.

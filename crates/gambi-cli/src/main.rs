@@ -61,7 +61,30 @@ fn main() -> ExitCode {
         std::env::var("DEBUG").ok().as_deref(),
         cli.global.verbose,
     );
-    if let Err(error) = logging::init(&filter, destination) {
+    // With the `otel` feature, `hub serve` and `participant join` given an OTLP endpoint
+    // also export their requests' spans, until `traces` is shut down at the end.
+    #[cfg(feature = "otel")]
+    let traces = match cli.command.traces() {
+        Some((endpoint, service)) => match logging::otel::Traces::start(endpoint, service) {
+            Ok(traces) => Some(traces),
+            Err(error) => {
+                return report(&CliError::usage(
+                    format!("Cannot export traces to {endpoint}: {error}"),
+                    "Pass --otlp-endpoint (or OTEL_EXPORTER_OTLP_ENDPOINT) the http(s) URL \
+                     of an OTLP/HTTP collector, e.g. http://localhost:4318.",
+                ));
+            }
+        },
+        None => None,
+    };
+    #[cfg(feature = "otel")]
+    let logged = match &traces {
+        Some(traces) => logging::init_with_traces(&filter, destination, traces.layer()),
+        None => logging::init(&filter, destination),
+    };
+    #[cfg(not(feature = "otel"))]
+    let logged = logging::init(&filter, destination);
+    if let Err(error) = logged {
         return report(&CliError::usage(
             format!("Cannot open the log file: {error}"),
             "Pass --log-file a writable path.",
@@ -105,7 +128,12 @@ fn main() -> ExitCode {
             });
         }
     };
-    match runtime.block_on(run(cli.command, &ctx)) {
+    let outcome = runtime.block_on(run(cli.command, &ctx));
+    #[cfg(feature = "otel")]
+    if let Some(Err(error)) = traces.map(logging::otel::Traces::shutdown) {
+        tracing::warn!(%error, "the last traces could not be sent");
+    }
+    match outcome {
         Ok(()) => Exit::Ok.into(),
         Err(error) => match error::classify(&error) {
             Some(error) => report(&error),
@@ -118,7 +146,7 @@ fn main() -> ExitCode {
 /// Runs one command.
 async fn run(command: Command, ctx: &Context) -> anyhow::Result<()> {
     match command {
-        Command::Hub(HubCommand::Serve(args)) => commands::hub::serve(args, ctx).await,
+        Command::Hub(HubCommand::Serve(args)) => commands::hub::serve(*args, ctx).await,
         Command::Hub(HubCommand::Discover(args)) => commands::discover::hubs(args, ctx).await,
         Command::Room(RoomCommand::Discover(args)) => commands::discover::rooms(args, ctx).await,
         Command::Room(RoomCommand::Create(args)) => commands::room::create(args, ctx).await,

@@ -70,6 +70,41 @@ pub struct HubConfig {
     /// ended with `HUB_SHUTTING_DOWN` and the tunnels closed. New requests are refused at
     /// once.
     pub shutdown_grace: Duration,
+    /// How `/metrics` is served.
+    pub metrics: MetricsConfig,
+}
+
+/// How the hub serves its Prometheus metrics (`/metrics`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct MetricsConfig {
+    /// Whether the main listener serves `/metrics`. Off when the caller serves them on a
+    /// listener of their own with [`crate::serve_metrics`].
+    pub on_main_listener: bool,
+    /// When set, `/metrics` requires `Authorization: Bearer <token>`; when not, it
+    /// requires the admin token if the hub has one, else nothing.
+    pub token: Option<String>,
+    /// How many rooms and participants get labels of their own.
+    pub labels: crate::metrics::LabelLimits,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self {
+            on_main_listener: true,
+            token: None,
+            labels: crate::metrics::LabelLimits::default(),
+        }
+    }
+}
+
+impl std::fmt::Debug for MetricsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MetricsConfig")
+            .field("on_main_listener", &self.on_main_listener)
+            .field("token", &self.token.as_ref().map(|_| "[redacted]"))
+            .field("labels", &self.labels)
+            .finish()
+    }
 }
 
 /// The origins whose pages a browser lets call the hub (CORS).
@@ -154,6 +189,7 @@ impl HubConfig {
             binary_chunks: offer.binary_chunks,
             flow_control: offer.flow_control,
             credit_window: offer.flow_control.then_some(window),
+            timing: offer.timing,
         }
     }
 
@@ -194,6 +230,7 @@ impl Default for HubConfig {
             remove_offline_after: Duration::from_secs(10 * 60),
             cors_origins: CorsOrigins::Any,
             shutdown_grace: Duration::from_secs(10),
+            metrics: MetricsConfig::default(),
         }
     }
 }
@@ -226,6 +263,7 @@ impl std::fmt::Debug for HubConfig {
             .field("remove_offline_after", &self.remove_offline_after)
             .field("cors_origins", &self.cors_origins)
             .field("shutdown_grace", &self.shutdown_grace)
+            .field("metrics", &self.metrics)
             .finish()
     }
 }

@@ -14,6 +14,7 @@ use tracing::{Instrument as _, info};
 
 use crate::clock::Clock;
 use crate::config::{HubConfig, Storage};
+use crate::metrics::HubMetrics;
 use crate::password::{HashError, PasswordHasherPool};
 use crate::responses::ResponseRegistry;
 use crate::room::{Expiry, ParticipantError, Registration, Room};
@@ -87,6 +88,7 @@ struct HubInner {
     buffered: Arc<BufferGauge>,
     hub_events: broadcast::Sender<Arc<proto::RoomEvent>>,
     responses: Mutex<ResponseRegistry>,
+    metrics: HubMetrics,
 }
 
 #[derive(Default)]
@@ -126,13 +128,16 @@ impl Hub {
         shutdown: CancellationToken,
     ) -> Result<Self, StartError> {
         let clock = Clock::new();
+        let metrics = HubMetrics::new(config.metrics.labels);
         let mut rooms = Rooms::default();
         for record in store.load_rooms()? {
+            let room_metrics = metrics.room(&record.code);
             let room = Arc::new(Room::new(
                 record,
                 clock,
                 config.event_buffer,
                 config.scheduler(),
+                room_metrics,
             ));
             rooms.by_code.insert(room.code().to_owned(), room.clone());
             rooms.in_order.push(room);
@@ -154,6 +159,7 @@ impl Hub {
                 buffered: Arc::default(),
                 hub_events,
                 responses: Mutex::new(ResponseRegistry::default()),
+                metrics,
             }),
         })
     }
@@ -202,6 +208,19 @@ impl Hub {
     /// Response body bytes held for readers, hub-wide: now and at most.
     pub fn buffered_bytes(&self) -> &BufferGauge {
         &self.inner.buffered
+    }
+
+    /// The metrics' room labels.
+    pub(crate) fn metrics(&self) -> &HubMetrics {
+        &self.inner.metrics
+    }
+
+    /// Inference requests in flight now.
+    pub(crate) fn requests_in_flight(&self) -> usize {
+        self.inner
+            .in_flight
+            .count
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Malformed tunnel frames received so far, hub-wide.
@@ -301,11 +320,13 @@ impl Hub {
             if !stored {
                 continue;
             }
+            let room_metrics = self.inner.metrics.room(&record.code);
             let room = Arc::new(Room::new(
                 record,
                 self.inner.clock,
                 self.inner.config.event_buffer,
                 self.inner.config.scheduler(),
+                room_metrics,
             ));
             {
                 let mut rooms = self

@@ -1,16 +1,18 @@
 //! The Gambi hub: rooms, participant tunnels, and inference routing.
 //!
 //! A hub keeps rooms (persisted in SQLite) and, for each room, the participants that
-//! registered and opened a tunnel. Three planes share one HTTP listener:
+//! registered and opened a tunnel. Three planes and a web page share one HTTP listener:
 //!
 //! * management (`/v1/*`): rooms, participants, heartbeats, event streams;
 //! * tunnel (`/v1/rooms/{code}/participants/{id}/tunnel`): the WebSocket each participant
 //!   runtime opens, owned by a session actor ([`tunnel`]);
-//! * inference (`/rooms/{code}/v1/*`): OpenAI-compatible routes proxied through tunnels.
+//! * inference (`/rooms/{code}/v1/*`): OpenAI-compatible routes proxied through tunnels;
+//! * the web room page (`/rooms/{code}`) that shows a room live in a browser.
 //!
 //! Entry points: [`router`] for the routes over a [`Hub`], and [`serve`] to run a hub on a
 //! listener until a shutdown token fires; [`mdns::Announcement`] announces a running hub
-//! on the local network. The library never reads the environment, never
+//! on the local network; [`serve_metrics`] serves its Prometheus metrics on a listener of
+//! their own (by default they are at `/metrics` on the main one). The library never reads the environment, never
 //! installs signal handlers and never prints: the CLI does that and passes the results in.
 
 mod adapter;
@@ -21,6 +23,8 @@ mod error;
 mod hub;
 mod inference;
 pub mod mdns;
+mod metrics;
+mod page;
 mod password;
 mod responses;
 mod room;
@@ -37,17 +41,26 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 pub use clock::Clock;
-pub use config::{CorsOrigins, HubConfig, InvalidOrigin, Storage};
+pub use config::{CorsOrigins, HubConfig, InvalidOrigin, MetricsConfig, Storage};
 pub use hub::{Hub, StartError};
+pub use metrics::{
+    CONTENT_TYPE as METRICS_CONTENT_TYPE, LabelLimits, NO_PARTICIPANT, OTHER_PARTICIPANTS,
+    OTHER_ROOMS, serve_metrics,
+};
 pub use room::{ParticipantSnapshot, Room};
 pub use store::{SqliteStore, Store, StoreError};
 
 /// The hub's HTTP routes over `hub`: the management plane, the tunnel upgrade, the event
 /// streams and the inference plane, with the layers every exchange goes through.
 pub fn router(hub: Hub) -> axum::Router {
-    let routes = axum::Router::new()
+    let mut routes = axum::Router::new()
         .merge(api::routes())
         .merge(inference::routes())
+        .merge(page::routes());
+    if hub.config().metrics.on_main_listener {
+        routes = routes.merge(metrics::routes());
+    }
+    let routes = routes
         .fallback(api::not_found)
         .method_not_allowed_fallback(api::not_found);
     let origins = hub.config().cors_origins.clone();

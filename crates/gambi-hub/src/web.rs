@@ -2,7 +2,8 @@
 //!
 //! Layers, outermost first: the request id (an incoming well-formed `x-request-id` or a
 //! fresh one, visible to handlers and echoed in the response), a tracing span per
-//! exchange (request id, method, route, room; the participant once one is chosen), and
+//! exchange (request id, method, route, room; the participant once one is chosen; with
+//! the `otel` feature, a child of the client's span when it sent W3C `traceparent`), and
 //! CORS (any origin unless the operator names them, requested headers mirrored, `x-request-id`, `retry-after` and the
 //! `x-gambi-*` headers readable by scripts; every `OPTIONS` answered `204`, as the original
 //! hub does).
@@ -164,7 +165,8 @@ pub(crate) async fn request_id_layer(request: Request, next: Next) -> Response {
     response
 }
 
-/// The span of one exchange. `participant` is recorded once routing has chosen one.
+/// The span of one exchange. `participant` is recorded once routing has chosen one; the
+/// `otel.*` fields only by the `otel` feature, for trace viewers.
 fn request_span(request: &Request<Body>) -> Span {
     let id = request
         .extensions()
@@ -175,14 +177,64 @@ fn request_span(request: &Request<Body>) -> Span {
         .get::<MatchedPath>()
         .map_or("", MatchedPath::as_str);
     // Recorded with `%` so they read `room=K7QF2M`, as in the other spans of the hub.
-    tracing::info_span!(
+    let span = tracing::info_span!(
         "request",
         id = %id,
         method = %request.method(),
         route = %route,
         room = %room_code(request.uri().path()).unwrap_or(""),
         participant = tracing::field::Empty,
-    )
+        otel.name = tracing::field::Empty,
+        otel.kind = tracing::field::Empty,
+    );
+    #[cfg(feature = "otel")]
+    otel::server_span(&span, request, route);
+    span
+}
+
+/// The request span as OpenTelemetry sees it (the `otel` feature).
+#[cfg(feature = "otel")]
+mod otel {
+    use std::collections::HashMap;
+
+    use axum::body::Body;
+    use axum::extract::Request;
+    use opentelemetry::propagation::TextMapPropagator as _;
+    use opentelemetry::trace::TraceContextExt as _;
+    use opentelemetry_sdk::propagation::TraceContextPropagator;
+    use tracing::Span;
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+
+    /// W3C trace context headers a client may send.
+    const HEADERS: [&str; 2] = ["traceparent", "tracestate"];
+
+    /// Names `span` as HTTP servers name theirs (`POST /rooms/{code}/v1/responses`), and
+    /// makes it a child of the client's span when the client sent W3C trace context.
+    pub(super) fn server_span(span: &Span, request: &Request<Body>, route: &str) {
+        let name = if route.is_empty() {
+            request.method().to_string()
+        } else {
+            format!("{} {route}", request.method())
+        };
+        span.record("otel.name", name);
+        span.record("otel.kind", "server");
+        let carrier: HashMap<String, String> = HEADERS
+            .iter()
+            .filter_map(|name| {
+                let value = request.headers().get(*name)?.to_str().ok()?;
+                (value.len() <= gambi_protocol::MAX_TRACE_CONTEXT_VALUE)
+                    .then(|| ((*name).to_owned(), value.to_owned()))
+            })
+            .collect();
+        if carrier.is_empty() {
+            return;
+        }
+        let parent = TraceContextPropagator::new().extract(&carrier);
+        if parent.span().span_context().is_valid() {
+            // Fails only when no OpenTelemetry layer records the span: nothing to link.
+            let _ = span.set_parent(parent);
+        }
+    }
 }
 
 /// The room code in a path of either plane, as sent.

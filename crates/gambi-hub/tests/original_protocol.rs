@@ -243,6 +243,7 @@ async fn requests_reach_an_original_runtime_in_the_original_shape() {
         Some(TunnelEvent::Start {
             status: 200,
             headers: [("content-type".to_owned(), "text/event-stream".to_owned())].into(),
+            timing: None,
         })
     );
     assert_eq!(

@@ -6,6 +6,11 @@
 //! whole. Frames go to the tunnel through a bounded channel, so a slow tunnel slows down
 //! the reads from the provider instead of piling up memory; with flow control, a request
 //! whose client reads slowly stops its own provider reads without holding up the others.
+//!
+//! The provider's answer up to its head runs in a `provider` span, a child of the
+//! request's `forward` span. With the `otel` feature, the `forward` span continues the
+//! trace of the hub span that sent the request (`continue_hub_trace`). Trace context is
+//! never sent to the provider: it travels in the request's metadata, not in its headers.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -18,7 +23,9 @@ use gambi_protocol as proto;
 use reqwest::Method;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use tokio::sync::{Semaphore, mpsc};
+use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
+use tracing::Instrument as _;
 
 use crate::provider::Provider;
 
@@ -126,6 +133,9 @@ pub(crate) struct Replies {
     pub(crate) binary: bool,
     /// The request's credit, with flow control on.
     pub(crate) credit: Option<Arc<Credit>>,
+    /// Report the runtime's and the provider's times on `tunnel.response.start` (the hub
+    /// granted the `timing` extension).
+    pub(crate) timing: bool,
 }
 
 impl Replies {
@@ -168,6 +178,28 @@ impl Replies {
     }
 }
 
+/// Makes `span` (a request's `forward` span) a child of the hub span that sent `request`,
+/// when the hub sent W3C trace context in its metadata, and marks it as the server side
+/// of that call.
+#[cfg(feature = "otel")]
+pub(crate) fn continue_hub_trace(span: &tracing::Span, request: &proto::TunnelRequest) {
+    use opentelemetry::propagation::TextMapPropagator as _;
+    use opentelemetry::trace::TraceContextExt as _;
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+
+    span.record("otel.kind", "server");
+    let carrier: std::collections::HashMap<String, String> =
+        request.trace_context().into_iter().collect();
+    if carrier.is_empty() {
+        return;
+    }
+    let parent = opentelemetry_sdk::propagation::TraceContextPropagator::new().extract(&carrier);
+    if parent.span().span_context().is_valid() {
+        // Fails only when no OpenTelemetry layer records the span: nothing to link.
+        let _ = span.set_parent(parent);
+    }
+}
+
 /// Forwards `request` to the provider and sends every frame of the answer through
 /// `replies`, always ending with `tunnel.response.end` or `tunnel.response.error`.
 ///
@@ -180,7 +212,8 @@ pub(crate) async fn forward(
     replies: &Replies,
 ) {
     let request_id = request.request_id.clone();
-    let result = stream_response(provider, request, response_timeout, replies).await;
+    let received = Instant::now();
+    let result = stream_response(provider, request, response_timeout, replies, received).await;
     let last = match result {
         Ok(()) => proto::ParticipantToHub::ResponseEnd { request_id },
         Err(ForwardError::TunnelGone) => return,
@@ -205,15 +238,46 @@ enum ForwardError {
     TunnelGone,
 }
 
+/// `duration` in milliseconds, to the microsecond.
+fn millis(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1000.0
+}
+
+/// What the runtime reports on `tunnel.response.start` with the `timing` extension: how
+/// long it has held the request (since `received`, until now) and how long its provider
+/// took to answer (from `sent` to `head`).
+fn timing(received: Instant, sent: Instant, head: Instant) -> proto::ResponseTiming {
+    proto::ResponseTiming {
+        runtime_ms: millis(received.elapsed()),
+        provider_ttfb_ms: millis(head.saturating_duration_since(sent)),
+    }
+}
+
 async fn stream_response(
     provider: &Provider,
     request: proto::TunnelRequest,
     response_timeout: Duration,
     replies: &Replies,
+    received: Instant,
 ) -> Result<(), ForwardError> {
     let request_id = request.request_id.clone();
     let outgoing = build_request(provider, request)?;
-    let response = match tokio::time::timeout(response_timeout, outgoing.send()).await {
+    let span = tracing::info_span!(
+        "provider",
+        status = tracing::field::Empty,
+        otel.kind = tracing::field::Empty,
+    );
+    #[cfg(feature = "otel")]
+    span.record("otel.kind", "client");
+    let sent = Instant::now();
+    let answered = tokio::time::timeout(response_timeout, outgoing.send())
+        .instrument(span.clone())
+        .await;
+    if let Ok(Ok(response)) = &answered {
+        span.record("status", i64::from(response.status().as_u16()));
+    }
+    drop(span);
+    let response = match answered {
         Ok(Ok(response)) => response,
         Ok(Err(error)) => {
             return Err(ForwardError::Provider(format!(
@@ -228,10 +292,12 @@ async fn stream_response(
             )));
         }
     };
+    let head = Instant::now();
     let start = proto::ParticipantToHub::ResponseStart {
         request_id,
         status: response.status().as_u16(),
         headers: header_map_to_wire(response.headers()),
+        timing: replies.timing.then(|| timing(received, sent, head)),
     };
     replies.send(&start, false).await?;
     let mut body = response.bytes_stream();
@@ -392,6 +458,23 @@ mod tests {
         );
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn timing_splits_the_runtime_s_time_from_the_provider_s() {
+        let received = Instant::now();
+        tokio::time::advance(Duration::from_micros(1_500)).await;
+        let sent = Instant::now();
+        tokio::time::advance(Duration::from_millis(40)).await;
+        let head = Instant::now();
+        tokio::time::advance(Duration::from_micros(250)).await;
+        assert_eq!(
+            timing(received, sent, head),
+            proto::ResponseTiming {
+                runtime_ms: 41.75,
+                provider_ttfb_ms: 40.0,
+            }
+        );
+    }
+
     #[tokio::test]
     async fn credit_is_taken_up_to_what_was_granted_and_waited_for_after() {
         let credit = Arc::new(Credit::new(10));
@@ -420,6 +503,7 @@ mod tests {
             frames,
             binary: true,
             credit: Some(credit.clone()),
+            timing: false,
         };
         replies
             .body(Bytes::from(vec![b'x'; MAX_CHUNK_BYTES * 2 + 5]))

@@ -314,7 +314,10 @@ where
             request_id = %request_id,
             method = %request.method,
             path = %request.path,
+            otel.kind = tracing::field::Empty,
         );
+        #[cfg(feature = "otel")]
+        crate::forward::continue_hub_trace(&span, &request);
         let provider = Arc::clone(self.cx.provider);
         let credit = self
             .cx
@@ -325,6 +328,7 @@ where
             request_id: Arc::from(request_id.as_str()),
             frames: self.frames_tx.clone(),
             binary: self.cx.extensions.binary_chunks,
+            timing: self.cx.extensions.timing,
             credit: credit.clone(),
         };
         let timeout = self.cx.timing.provider_response_timeout;

@@ -84,11 +84,13 @@ async fn forwards_with_local_credentials_winning_and_never_leaks_them() {
         request_id,
         status,
         headers,
+        timing,
     } = tunnel.next_frame().await
     else {
         panic!("expected response.start");
     };
     assert_eq!((request_id.as_str(), status), ("r1", 200));
+    assert_eq!(timing, None, "a hub that granted no `timing` gets none");
     assert_eq!(headers["content-type"], "application/json");
     assert_eq!(headers["x-provider"], "p");
     let mut body = Vec::new();

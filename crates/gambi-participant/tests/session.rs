@@ -52,7 +52,7 @@ async fn start_registers_resolves_the_ollama_tag_and_opens_the_tunnel() {
             "specs": {"ram": 16},
             "capabilities": {"openResponses": "supported", "chatCompletions": "supported"},
             "maxConcurrency": 3,
-            "tunnelExtensions": {"binaryChunks": true, "flowControl": true}
+            "tunnelExtensions": {"binaryChunks": true, "flowControl": true, "timing": true}
         })
     );
     assert!(!raw.contains("provider-secret") && !raw.contains("x-api-key"));

@@ -216,6 +216,48 @@ pub struct LlmMetrics {
         serialize_with = "crate::number::option"
     )]
     pub queue_ms: Option<f64>,
+    /// The hub's own time before the request went down the tunnel: from its arrival to its
+    /// dispatch, less the queue wait and the time its body took to arrive (Gambi extension).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "crate::number::option"
+    )]
+    pub hub_ms: Option<f64>,
+    /// The tunnel's round trip for this request: from dispatch to the response head, less
+    /// the time the participant runtime held the request (Gambi extension; needs the
+    /// runtime's `timing` extension).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "crate::number::option"
+    )]
+    pub tunnel_ms: Option<f64>,
+    /// The provider's time to first byte: from the runtime's request to the provider's
+    /// response head, as the runtime measured it (Gambi extension; needs `timing`).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "crate::number::option"
+    )]
+    pub provider_ttfb_ms: Option<f64>,
+    /// The provider's time to first token: the hub's time from dispatch to the first
+    /// content, less the tunnel's round trip and the runtime's own time (Gambi extension;
+    /// needs `timing`).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "crate::number::option"
+    )]
+    pub provider_ttft_ms: Option<f64>,
+    /// How long the client took to read the end of a stream: from the last byte the hub
+    /// received to the last byte the client took (Gambi extension; streams only).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "crate::number::option"
+    )]
+    pub client_read_ms: Option<f64>,
 }
 
 /// Payload of `llm.complete`.
@@ -439,7 +481,7 @@ mod tests {
                     output_tokens: Some(20),
                     total_tokens: Some(30),
                     tokens_per_second: Some(1000.0),
-                    queue_ms: None,
+                    ..LlmMetrics::default()
                 },
             })),
             json!({"type": "llm.complete", "timestamp": 10, "roomCode": "ABC123", "data": {
@@ -469,6 +511,24 @@ mod tests {
         let whole: LlmMetrics =
             serde_json::from_str(r#"{"durationMs":25,"ttftMs":5}"#).expect("integers parse");
         assert_eq!((whole.duration_ms, whole.ttft_ms), (25.0, Some(5.0)));
+        // The latency breakdown: additive, fractions kept, omitted when unknown.
+        let breakdown = LlmMetrics {
+            duration_ms: 30.0,
+            queue_ms: Some(2.0),
+            hub_ms: Some(0.125),
+            tunnel_ms: Some(1.5),
+            provider_ttfb_ms: Some(12.0),
+            provider_ttft_ms: Some(20.25),
+            client_read_ms: Some(0.0),
+            ..LlmMetrics::default()
+        };
+        let wire = serde_json::to_string(&breakdown).expect("serializable");
+        assert_eq!(
+            wire,
+            r#"{"durationMs":30,"queueMs":2,"hubMs":0.125,"tunnelMs":1.5,"providerTtfbMs":12,"providerTtftMs":20.25,"clientReadMs":0}"#
+        );
+        let back: LlmMetrics = serde_json::from_str(&wire).expect("parses");
+        assert_eq!(back, breakdown);
         check(
             event(RoomEventPayload::LlmError(LlmErrorEvent {
                 request_id: "r1".into(),

@@ -38,7 +38,10 @@ pub use participant::{
 };
 pub use room::{CreateRoomRequest, CreateRoomResponse, HealthResponse, RoomSummary};
 pub use runtime::{RuntimeConfig, RuntimeConfigPublic, ValidationErrors};
-pub use tunnel::{BinaryChunk, FrameError, HubToParticipant, ParticipantToHub, TunnelRequest};
+pub use tunnel::{
+    BinaryChunk, FrameError, HubToParticipant, MAX_TRACE_CONTEXT_VALUE, ParticipantToHub,
+    ResponseTiming, TRACE_CONTEXT, TunnelRequest,
+};
 
 /// Milliseconds since the Unix epoch, the unit of every timestamp on the management plane.
 pub type Millis = i64;

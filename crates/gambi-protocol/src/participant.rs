@@ -222,6 +222,11 @@ pub struct TunnelExtensions {
     /// in bytes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credit_window: Option<u32>,
+    /// The runtime reports how long it held each request and how long its provider took
+    /// to answer, in `timing` on `tunnel.response.start` ([`crate::tunnel::ResponseTiming`]),
+    /// so that the hub can tell the tunnel's time from the provider's.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub timing: bool,
 }
 
 impl TunnelExtensions {
@@ -231,6 +236,7 @@ impl TunnelExtensions {
             binary_chunks: true,
             flow_control: true,
             credit_window: None,
+            timing: true,
         }
     }
 
@@ -456,7 +462,19 @@ mod tests {
     #[test]
     fn tunnel_extensions_offer_and_grant() {
         let offer = serde_json::to_value(TunnelExtensions::offer()).expect("serializable");
-        assert_eq!(offer, json!({"binaryChunks": true, "flowControl": true}));
+        assert_eq!(
+            offer,
+            json!({"binaryChunks": true, "flowControl": true, "timing": true})
+        );
+        // A grant without timing says nothing of it, as before the extension existed.
+        let plain = TunnelExtensions {
+            timing: false,
+            ..TunnelExtensions::offer()
+        };
+        assert_eq!(
+            serde_json::to_value(plain).expect("serializable"),
+            json!({"binaryChunks": true, "flowControl": true})
+        );
         let granted: TunnelExtensions = serde_json::from_value(
             json!({"binaryChunks": true, "flowControl": true, "creditWindow": 65536}),
         )

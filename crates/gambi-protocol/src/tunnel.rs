@@ -6,8 +6,11 @@
 //!
 //! Extensions, which a participant that does not know them ignores as it ignores every
 //! unknown type: `tunnel.cancel` (the hub aborts a request), and, once negotiated at
-//! registration ([`crate::TunnelExtensions`]), `tunnel.credit` (flow control) and
-//! [`BinaryChunk`] messages carrying body bytes without JSON or base64.
+//! registration ([`crate::TunnelExtensions`]), `tunnel.credit` (flow control),
+//! [`BinaryChunk`] messages carrying body bytes without JSON or base64, and the runtime's
+//! [`ResponseTiming`] on `tunnel.response.start`. A `tunnel.request` may also carry W3C
+//! trace context in its `metadata` ([`TRACE_CONTEXT`]), which the original runtime never
+//! reads.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -88,9 +91,62 @@ pub struct TunnelRequest {
     /// Whether the client asked for a streamed response.
     #[serde(default)]
     pub stream: bool,
-    /// Free-form metadata.
+    /// Free-form metadata. The original hub never sets it and the original runtime never
+    /// reads it; our hub may put W3C trace context under [`TRACE_CONTEXT`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<Value>,
+}
+
+/// Key of a `tunnel.request`'s `metadata` under which a hub sends the W3C trace context of
+/// the span that dispatched the request (Gambi extension): an object of strings,
+/// `traceparent` and, when there is one, `tracestate`, as the HTTP headers of those names
+/// would carry them.
+///
+/// It travels in `metadata` rather than in `headers` because the original runtime sends
+/// every entry of `headers` to its provider and ignores `metadata`: trace context reaches
+/// only a runtime that asks for it, never a provider.
+pub const TRACE_CONTEXT: &str = "traceContext";
+
+/// Longest trace context value kept ([`TunnelRequest::trace_context`]); W3C asks that 512
+/// characters of `tracestate` be propagated, and allows dropping more.
+pub const MAX_TRACE_CONTEXT_VALUE: usize = 512;
+
+impl TunnelRequest {
+    /// The trace context in `metadata` ([`TRACE_CONTEXT`]): its string entries no longer
+    /// than [`MAX_TRACE_CONTEXT_VALUE`]; empty when there is none.
+    pub fn trace_context(&self) -> BTreeMap<String, String> {
+        let Some(Value::Object(entries)) = self
+            .metadata
+            .as_ref()
+            .and_then(|metadata| metadata.get(TRACE_CONTEXT))
+        else {
+            return BTreeMap::new();
+        };
+        entries
+            .iter()
+            .filter_map(|(key, value)| Some((key, value.as_str()?)))
+            .filter(|(_, value)| value.len() <= MAX_TRACE_CONTEXT_VALUE)
+            .map(|(key, value)| (key.clone(), value.to_owned()))
+            .collect()
+    }
+
+    /// Puts `entries` in `metadata` as the trace context, next to any other metadata;
+    /// nothing changes when `entries` is empty or `metadata` is not an object.
+    pub fn set_trace_context(&mut self, entries: BTreeMap<String, String>) {
+        if entries.is_empty() {
+            return;
+        }
+        let metadata = self
+            .metadata
+            .get_or_insert_with(|| Value::Object(serde_json::Map::new()));
+        if let Value::Object(metadata) = metadata {
+            let entries = entries
+                .into_iter()
+                .map(|(key, value)| (key, Value::String(value)))
+                .collect();
+            metadata.insert(TRACE_CONTEXT.to_owned(), Value::Object(entries));
+        }
+    }
 }
 
 /// A frame a participant sends to the hub.
@@ -113,6 +169,10 @@ pub enum ParticipantToHub {
         /// Provider response headers.
         #[serde(default)]
         headers: BTreeMap<String, String>,
+        /// How long the runtime and its provider took (Gambi extension, with `timing`
+        /// negotiated).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        timing: Option<ResponseTiming>,
     },
     /// A piece of the response body, standard base64.
     #[serde(rename = "tunnel.response.chunk", rename_all = "camelCase")]
@@ -138,6 +198,37 @@ pub enum ParticipantToHub {
         /// What failed, in words.
         message: String,
     },
+}
+
+/// What a runtime with the `timing` extension reports on `tunnel.response.start`: times in
+/// milliseconds measured on its own clock, so the two clocks never need to agree.
+///
+/// With the hub's own times (when it dispatched the request, when the head arrived) they
+/// split a request's time between the tunnel and the provider: the tunnel's round trip is
+/// the hub's dispatch-to-head time less `runtime_ms`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResponseTiming {
+    /// From the runtime taking the `tunnel.request` to it sending this frame.
+    #[serde(serialize_with = "crate::number::value")]
+    pub runtime_ms: f64,
+    /// From the runtime sending the request to its provider to the provider's response
+    /// head: the provider's time to first byte.
+    #[serde(serialize_with = "crate::number::value")]
+    pub provider_ttfb_ms: f64,
+}
+
+impl ResponseTiming {
+    /// The same timing with every value a finite, non-negative number (a peer's values are
+    /// not trusted), and `provider_ttfb_ms` no longer than `runtime_ms`.
+    pub fn sanitized(self) -> Self {
+        let clean = |ms: f64| if ms.is_finite() { ms.max(0.0) } else { 0.0 };
+        let runtime_ms = clean(self.runtime_ms);
+        Self {
+            runtime_ms,
+            provider_ttfb_ms: clean(self.provider_ttfb_ms).min(runtime_ms),
+        }
+    }
 }
 
 /// Why a received frame was not understood. The receiver ignores such frames.
@@ -248,6 +339,8 @@ pub enum ParticipantFrame<'a> {
         status: u16,
         /// Provider response headers.
         headers: BTreeMap<String, String>,
+        /// The runtime's timing, when it sent one.
+        timing: Option<ResponseTiming>,
     },
     /// `tunnel.response.chunk`.
     ResponseChunk {
@@ -292,6 +385,8 @@ struct FlatFrame<'a> {
     stage: Option<Text<'a>>,
     #[serde(default, borrow)]
     message: Option<Text<'a>>,
+    #[serde(default)]
+    timing: Option<ResponseTiming>,
 }
 
 /// A string borrowed from the frame when it has no escapes. (`Option<Cow<str>>` alone would
@@ -328,6 +423,7 @@ impl<'a> ParticipantFrame<'a> {
                     request_id: text(flat.request_id, "requestId")?,
                     status,
                     headers: flat.headers.unwrap_or_default(),
+                    timing: flat.timing,
                 }
             }
             "tunnel.response.chunk" => Self::ResponseChunk {
@@ -355,10 +451,12 @@ impl<'a> ParticipantFrame<'a> {
                 request_id,
                 status,
                 headers,
+                timing,
             } => ParticipantToHub::ResponseStart {
                 request_id: request_id.into_owned(),
                 status,
                 headers,
+                timing,
             },
             Self::ResponseChunk { request_id, chunk } => ParticipantToHub::ResponseChunk {
                 request_id: request_id.into_owned(),
@@ -519,6 +617,60 @@ mod tests {
     }
 
     #[test]
+    fn trace_context_travels_in_metadata() {
+        let mut request = TunnelRequest {
+            request_id: "r1".into(),
+            operation: operation::RESPONSES_CREATE.into(),
+            method: "POST".into(),
+            path: "/v1/responses".into(),
+            headers: BTreeMap::new(),
+            body: None,
+            stream: false,
+            metadata: None,
+        };
+        assert!(request.trace_context().is_empty());
+        request.set_trace_context(BTreeMap::new());
+        assert_eq!(request.metadata, None, "no context, no metadata");
+
+        let parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        request.set_trace_context(BTreeMap::from([("traceparent".into(), parent.into())]));
+        check_hub(
+            HubToParticipant::Request(request.clone()),
+            json!({
+                "type": "tunnel.request", "requestId": "r1", "operation": "responses.create",
+                "method": "POST", "path": "/v1/responses", "headers": {}, "stream": false,
+                "metadata": {"traceContext": {"traceparent": parent}}
+            }),
+        );
+        assert!(request.headers.is_empty(), "never a header");
+        assert_eq!(
+            request.trace_context(),
+            BTreeMap::from([("traceparent".to_owned(), parent.to_owned())])
+        );
+
+        // Other metadata is kept; what is not a string, or too long, is not context.
+        request.metadata = Some(json!({"other": 1, "traceContext": {
+            "traceparent": parent, "tracestate": "x".repeat(MAX_TRACE_CONTEXT_VALUE + 1),
+            "number": 7,
+        }}));
+        assert_eq!(request.trace_context().len(), 1);
+        request.set_trace_context(BTreeMap::from([("tracestate".into(), "k=v".into())]));
+        assert_eq!(
+            request.metadata,
+            Some(json!({"other": 1, "traceContext": {"tracestate": "k=v"}}))
+        );
+        request.metadata = Some(json!({"traceContext": "00-…"}));
+        assert!(request.trace_context().is_empty());
+        request.metadata = Some(json!([1]));
+        request.set_trace_context(BTreeMap::from([("traceparent".into(), parent.into())]));
+        assert_eq!(
+            request.metadata,
+            Some(json!([1])),
+            "not an object: left alone"
+        );
+    }
+
+    #[test]
     fn participant_to_hub_frames() {
         check_participant(
             ParticipantToHub::Ping { timestamp: 7 },
@@ -529,9 +681,23 @@ mod tests {
                 request_id: "r1".into(),
                 status: 200,
                 headers: BTreeMap::from([("content-type".into(), "text/event-stream".into())]),
+                timing: None,
             },
             json!({"type": "tunnel.response.start", "requestId": "r1", "status": 200,
                    "headers": {"content-type": "text/event-stream"}}),
+        );
+        check_participant(
+            ParticipantToHub::ResponseStart {
+                request_id: "r1".into(),
+                status: 200,
+                headers: BTreeMap::new(),
+                timing: Some(ResponseTiming {
+                    runtime_ms: 41.5,
+                    provider_ttfb_ms: 40.0,
+                }),
+            },
+            json!({"type": "tunnel.response.start", "requestId": "r1", "status": 200,
+                   "headers": {}, "timing": {"runtimeMs": 41.5, "providerTtfbMs": 40}}),
         );
         check_participant(
             ParticipantToHub::chunk("r1", b"data: hi\n\n"),
@@ -565,7 +731,8 @@ mod tests {
             ParticipantToHub::ResponseStart {
                 request_id: "r".into(),
                 status: 201,
-                headers: BTreeMap::new()
+                headers: BTreeMap::new(),
+                timing: None,
             }
         );
         let request = HubToParticipant::from_json(
@@ -655,6 +822,26 @@ mod tests {
             ),
             Err(FrameError::Invalid { .. })
         ));
+    }
+
+    #[test]
+    fn timing_from_a_peer_is_sanitized() {
+        let odd = ResponseTiming {
+            runtime_ms: 5.0,
+            provider_ttfb_ms: 9.0,
+        };
+        assert_eq!(
+            odd.sanitized(),
+            ResponseTiming {
+                runtime_ms: 5.0,
+                provider_ttfb_ms: 5.0
+            }
+        );
+        let broken = ResponseTiming {
+            runtime_ms: f64::NAN,
+            provider_ttfb_ms: -3.0,
+        };
+        assert_eq!(broken.sanitized(), ResponseTiming::default());
     }
 
     #[test]

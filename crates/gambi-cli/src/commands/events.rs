@@ -2,7 +2,9 @@
 //!
 //! Text: one line per event for people: the time, the event, the participant and the
 //! model, then what matters for that event (for `llm.complete`: TTFT, duration, tokens
-//! and tokens per second; for `llm.error`: the stage and the error). Structured: each
+//! and tokens per second, then where the time went when the hub says: queue, hub, tunnel,
+//! the provider's time to first byte and token, the client's reading; for `llm.error`: the
+//! stage and the error). Structured: each
 //! event as the hub sent it, one JSON object per line.
 //!
 //! When the stream drops after it was open (the hub restarts, a proxy closes an idle
@@ -206,7 +208,63 @@ fn metrics(metrics: &proto::LlmMetrics) -> String {
     if let Some(rate) = metrics.tokens_per_second {
         parts.push(format!("{rate:.1} tok/s"));
     }
+    if let Some(breakdown) = breakdown(metrics) {
+        parts.push(breakdown);
+    }
     parts.join(" · ")
+}
+
+/// `ms: queue 3, hub 0.2, tunnel 1.1, provider TTFB 40 TTFT 180, client 2`: where the
+/// time went, as far as the hub knows; `None` from a hub that does not say.
+fn breakdown(metrics: &proto::LlmMetrics) -> Option<String> {
+    if [
+        metrics.hub_ms,
+        metrics.tunnel_ms,
+        metrics.provider_ttfb_ms,
+        metrics.provider_ttft_ms,
+        metrics.client_read_ms,
+    ]
+    .iter()
+    .all(Option::is_none)
+    {
+        return None;
+    }
+    let mut parts = Vec::new();
+    let mut part = |name: &str, value: Option<f64>| {
+        if let Some(value) = value {
+            parts.push(format!("{name} {}", short_ms(value)));
+        }
+    };
+    part("queue", metrics.queue_ms.filter(|queue| *queue > 0.0));
+    part("hub", metrics.hub_ms);
+    part("tunnel", metrics.tunnel_ms);
+    let provider = match (metrics.provider_ttfb_ms, metrics.provider_ttft_ms) {
+        (Some(ttfb), Some(ttft)) => Some(format!(
+            "provider TTFB {} TTFT {}",
+            short_ms(ttfb),
+            short_ms(ttft)
+        )),
+        (Some(ttfb), None) => Some(format!("provider TTFB {}", short_ms(ttfb))),
+        (None, Some(ttft)) => Some(format!("provider TTFT {}", short_ms(ttft))),
+        (None, None) => None,
+    };
+    parts.extend(provider);
+    if let Some(read) = metrics.client_read_ms {
+        parts.push(format!("client {}", short_ms(read)));
+    }
+    Some(format!("ms: {}", parts.join(", ")))
+}
+
+/// Milliseconds for people: one decimal below 10, whole above.
+fn short_ms(ms: f64) -> String {
+    if ms < 10.0 {
+        let rounded = format!("{ms:.1}");
+        rounded
+            .strip_suffix(".0")
+            .map_or(rounded.clone(), str::to_owned)
+    } else {
+        format!("{ms:.0}")
+    }
 }
 
 fn protocol_word(protocol: proto::LlmProtocol) -> &'static str {
@@ -277,6 +335,31 @@ mod tests {
             &format!(
                 "{t}  llm.error            bob             qwen3                 \
                  stream: provider answered 500"
+            ),
+        );
+        check(
+            "llm.complete",
+            json!({"requestId": "r1", "participantId": "alice", "model": "llama3:latest",
+                   "protocol": "chatCompletions",
+                   "metrics": {"ttftMs": 182.4, "durationMs": 728, "outputTokens": 120,
+                               "tokensPerSecond": 164.835, "queueMs": 3, "hubMs": 0.21,
+                               "tunnelMs": 1.05, "providerTtfbMs": 40, "providerTtftMs": 180.2,
+                               "clientReadMs": 0}}),
+            &format!(
+                "{t}  llm.complete         alice           llama3:latest         \
+                 TTFT 182.4 ms · 728 ms · 120 tokens · 164.8 tok/s · \
+                 ms: queue 3, hub 0.2, tunnel 1.1, provider TTFB 40 TTFT 180, client 0"
+            ),
+        );
+        check(
+            "llm.complete",
+            json!({"requestId": "r1", "participantId": "bob", "model": "m",
+                   "protocol": "chatCompletions",
+                   "metrics": {"durationMs": 12, "queueMs": 0, "hubMs": 0.5,
+                               "clientReadMs": 12.6}}),
+            &format!(
+                "{t}  llm.complete         bob             m                     \
+                 12 ms · ms: hub 0.5, client 13"
             ),
         );
         check(

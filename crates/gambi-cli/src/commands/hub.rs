@@ -10,11 +10,14 @@
 //! network once it listens ([`Announcement`]), and the announcement is taken back as soon
 //! as a signal arrives, before connections drain.
 //!
+//! The Prometheus metrics are at `/metrics` on the main listener, or, with
+//! `--metrics-listen` (or the config file's `serve.metricsListen`), on that address alone.
+//!
 //! Structured output (NDJSON) is a sequence of `{type, timestamp, data}` objects:
-//! `started {host, port, bindUrl, hubUrl, db, mdns}`, `mdns_registered {name}` (with
-//! mDNS), `signal_received {signal}`, `stopped {signal}`. `port` and `bindUrl` carry the
-//! bound port (which differs from the requested one for `--port 0`); `db` is `null` with
-//! `--ephemeral`.
+//! `started {host, port, bindUrl, hubUrl, db, mdns, metricsUrl}`, `mdns_registered {name}`
+//! (with mDNS), `signal_received {signal}`, `stopped {signal}`. `port` and `bindUrl` carry
+//! the bound port (which differs from the requested one for `--port 0`); `db` is `null`
+//! with `--ephemeral`.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -22,8 +25,9 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use etcetera::BaseStrategy;
+use futures::FutureExt as _;
 use gambi_hub::mdns::Announcement;
-use gambi_hub::{CorsOrigins, Hub, HubConfig, Storage};
+use gambi_hub::{CorsOrigins, Hub, HubConfig, MetricsConfig, Storage};
 use gambi_protocol as proto;
 use serde::Serialize;
 use serde_json::json;
@@ -43,6 +47,8 @@ struct Plan {
     port: u16,
     db: Option<PathBuf>,
     mdns: bool,
+    /// Where the metrics are served instead of the main listener.
+    metrics_listen: Option<SocketAddr>,
 }
 
 impl Plan {
@@ -66,8 +72,18 @@ impl Plan {
         format!("http://{host}:{port}")
     }
 
-    /// The plan as printed, with `port` the bound (or, for a dry run, requested) port.
-    fn summary(&self, port: u16) -> PlanSummary {
+    /// Where Prometheus scrapes the metrics, with `metrics` the bound (or requested)
+    /// address of a separate listener.
+    fn metrics_url(&self, port: u16, metrics: Option<SocketAddr>) -> String {
+        match metrics {
+            Some(addr) => format!("http://{addr}/metrics"),
+            None => format!("{}/metrics", self.hub_url(port)),
+        }
+    }
+
+    /// The plan as printed, with `port` the bound (or, for a dry run, requested) port and
+    /// `metrics` the metrics' own listener, if any.
+    fn summary(&self, port: u16, metrics: Option<SocketAddr>) -> PlanSummary {
         PlanSummary {
             host: self.host.clone(),
             port,
@@ -75,6 +91,7 @@ impl Plan {
             hub_url: self.hub_url(port),
             db: self.db.as_ref().map(|path| path.display().to_string()),
             mdns: self.mdns,
+            metrics_url: self.metrics_url(port, metrics),
         }
     }
 }
@@ -91,6 +108,8 @@ struct PlanSummary {
     db: Option<String>,
     /// Whether the hub is announced over mDNS.
     mdns: bool,
+    /// Where the Prometheus metrics are.
+    metrics_url: String,
 }
 
 /// An IPv6 literal in brackets, anything else as is.
@@ -138,6 +157,7 @@ pub(crate) async fn serve(mut args: ServeArgs, ctx: &Context) -> anyhow::Result<
             .unwrap_or(proto::DEFAULT_HUB_PORT),
         db,
         mdns: args.mdns || serve_env.mdns.unwrap_or(false),
+        metrics_listen: metrics_listen(args.metrics_listen, &serve_env)?,
     };
     let out = ctx.out;
 
@@ -149,13 +169,16 @@ pub(crate) async fn serve(mut args: ServeArgs, ctx: &Context) -> anyhow::Result<
                 .db
                 .as_ref()
                 .map_or_else(|| "in memory".to_owned(), |path| path.display().to_string());
+            let metrics = plan.metrics_listen.map_or_else(String::new, |addr| {
+                format!("; metrics: {}", plan.metrics_url(plan.port, Some(addr)))
+            });
             out.line(&format!(
-                "Would start hub on {} (database: {storage}; mdns: {}).",
+                "Would start hub on {} (database: {storage}; mdns: {}{metrics}).",
                 plan.bind_url(plan.port),
-                if plan.mdns { "enabled" } else { "disabled" }
+                if plan.mdns { "enabled" } else { "disabled" },
             ))?;
         } else {
-            out.value(&plan.summary(plan.port))?;
+            out.value(&plan.summary(plan.port, plan.metrics_listen))?;
         }
         return Ok(());
     }
@@ -173,6 +196,18 @@ pub(crate) async fn serve(mut args: ServeArgs, ctx: &Context) -> anyhow::Result<
     let bound = listener
         .local_addr()
         .context("Could not read the listener's address")?;
+    let metrics_listener = match plan.metrics_listen {
+        Some(addr) => Some(bind_metrics(addr).await?),
+        None => None,
+    };
+    let metrics_bound = match &metrics_listener {
+        Some(listener) => Some(
+            listener
+                .local_addr()
+                .context("Could not read the metrics listener's address")?,
+        ),
+        None => None,
+    };
     let shutdown = CancellationToken::new();
     let hub = Hub::open(config, shutdown.clone()).map_err(|error| {
         CliError::unavailable(
@@ -183,8 +218,23 @@ pub(crate) async fn serve(mut args: ServeArgs, ctx: &Context) -> anyhow::Result<
     // Handlers go in before `started` is announced: a signal sent right after reading it
     // must stop the hub gracefully, not kill the process.
     let mut signals = Signals::new().context("Could not install signal handlers")?;
-    let mut server = tokio::spawn(gambi_hub::serve_hub(listener, hub));
-    announce_started(ctx, &plan, bound)?;
+    let metrics_server = metrics_listener
+        .map(|listener| tokio::spawn(gambi_hub::serve_metrics(listener, hub.clone())));
+    let server = tokio::spawn(gambi_hub::serve_hub(listener, hub));
+    let mut server = async move {
+        let served = server.await;
+        // The metrics listener stops with the hub's shutdown token.
+        if let Some(metrics) = metrics_server {
+            match metrics.await {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => tracing::warn!(%error, "the metrics listener failed"),
+                Err(error) => tracing::warn!(%error, "the metrics task failed"),
+            }
+        }
+        served
+    }
+    .boxed();
+    announce_started(ctx, &plan, bound, metrics_bound)?;
     let mut announcement = None;
     if plan.mdns {
         let published = tokio::select! {
@@ -327,18 +377,68 @@ fn hub_config(
             .shutdown_grace
             .or(serve_env.shutdown_grace)
             .map_or(defaults.shutdown_grace, Duration::from_secs),
+        metrics: MetricsConfig {
+            on_main_listener: metrics_listen(args.metrics_listen, serve_env)?.is_none(),
+            token: args
+                .metrics_token
+                .or_else(|| serve_env.metrics_token.clone())
+                .filter(|token| !token.is_empty()),
+            ..defaults.metrics.clone()
+        },
         ..defaults
     })
 }
 
-fn announce_started(ctx: &Context, plan: &Plan, bound: SocketAddr) -> std::io::Result<()> {
+fn announce_started(
+    ctx: &Context,
+    plan: &Plan,
+    bound: SocketAddr,
+    metrics: Option<SocketAddr>,
+) -> std::io::Result<()> {
     let out = ctx.out;
     if out.is_text() {
         out.line(&format!("Hub started at {}", plan.hub_url(bound.port())))?;
+        if metrics.is_some() {
+            out.note(&format!(
+                "Metrics at {}",
+                plan.metrics_url(bound.port(), metrics)
+            ))?;
+        }
         out.note("Press Ctrl+C to stop")
     } else {
-        out.event("started", &plan.summary(bound.port()))
+        out.event("started", &plan.summary(bound.port(), metrics))
     }
+}
+
+/// `--metrics-listen`, else the config file's `serve.metricsListen`.
+fn metrics_listen(
+    flag: Option<SocketAddr>,
+    serve_env: &ServeConfig,
+) -> Result<Option<SocketAddr>, CliError> {
+    if flag.is_some() {
+        return Ok(flag);
+    }
+    serve_env
+        .metrics_listen
+        .as_deref()
+        .map(|addr| {
+            addr.trim().parse().map_err(|_| {
+                CliError::usage(
+                    format!("serve.metricsListen in the CLI config is not IP:PORT: {addr:?}."),
+                    "Fix the config file (e.g. \"127.0.0.1:9090\"), or override it with --metrics-listen.",
+                )
+            })
+        })
+        .transpose()
+}
+
+async fn bind_metrics(addr: SocketAddr) -> Result<TcpListener, CliError> {
+    TcpListener::bind(addr).await.map_err(|error| {
+        CliError::unavailable(
+            format!("Could not listen for metrics on {addr}: {error}"),
+            "Choose another --metrics-listen address, or stop whatever is using this one.",
+        )
+    })
 }
 
 /// Creates the database's directory.
@@ -378,6 +478,7 @@ mod tests {
             port: 3000,
             db: None,
             mdns: false,
+            metrics_listen: None,
         }
     }
 
@@ -407,7 +508,7 @@ mod tests {
         let crate::cli::Command::Hub(crate::cli::HubCommand::Serve(args)) = cli.command else {
             unreachable!("hub serve parses as hub serve");
         };
-        hub_config(args, file, Storage::Memory)
+        hub_config(*args, file, Storage::Memory)
     }
 
     #[test]
@@ -467,6 +568,42 @@ mod tests {
     }
 
     #[test]
+    fn metrics_settings_come_from_flags_then_the_config_file() {
+        let none = ServeConfig::default();
+        let config = config_of(&[], &none).expect("defaults");
+        assert!(config.metrics.on_main_listener);
+        assert_eq!(config.metrics.token, None);
+
+        let file = ServeConfig {
+            metrics_listen: Some("127.0.0.1:9090".into()),
+            metrics_token: Some("from-file".into()),
+            ..ServeConfig::default()
+        };
+        let config = config_of(&[], &file).expect("from the file");
+        assert!(!config.metrics.on_main_listener, "served apart");
+        assert_eq!(config.metrics.token.as_deref(), Some("from-file"));
+        assert!(!format!("{config:?}").contains("from-file"));
+
+        let config = config_of(&["--metrics-token", "from-flag"], &none).expect("flag");
+        assert_eq!(config.metrics.token.as_deref(), Some("from-flag"));
+        assert_eq!(
+            metrics_listen(Some("[::1]:9100".parse().expect("addr")), &file).expect("flag"),
+            Some("[::1]:9100".parse().expect("addr")),
+            "the flag wins"
+        );
+        let bad = ServeConfig {
+            metrics_listen: Some("localhost".into()),
+            ..ServeConfig::default()
+        };
+        let error = config_of(&[], &bad).expect_err("not IP:PORT");
+        assert_eq!(error.exit, Exit::Usage);
+        assert!(
+            error.message.starts_with("serve.metricsListen"),
+            "{error:?}"
+        );
+    }
+
+    #[test]
     fn bad_settings_are_usage_errors() {
         let error = config_of(
             &["--cors-origin", "localhost:5173"],
@@ -496,13 +633,20 @@ mod tests {
             port: 0,
             db: Some(PathBuf::from("/data/gambi/hub.db")),
             mdns: true,
+            metrics_listen: None,
         };
         assert_eq!(
-            serde_json::to_value(plan.summary(4321)).expect("serializable"),
+            serde_json::to_value(plan.summary(4321, None)).expect("serializable"),
             json!({
                 "host": "0.0.0.0", "port": 4321, "bindUrl": "http://0.0.0.0:4321",
-                "hubUrl": "http://localhost:4321", "db": "/data/gambi/hub.db", "mdns": true
+                "hubUrl": "http://localhost:4321", "db": "/data/gambi/hub.db", "mdns": true,
+                "metricsUrl": "http://localhost:4321/metrics"
             })
+        );
+        let apart = "127.0.0.1:9090".parse().expect("an address");
+        assert_eq!(
+            plan.summary(4321, Some(apart)).metrics_url,
+            "http://127.0.0.1:9090/metrics"
         );
     }
 }

@@ -53,7 +53,7 @@ async fn ndjson_lifecycle_health_and_sigterm() {
         *data,
         json!({
             "host": "127.0.0.1", "port": port, "bindUrl": url, "hubUrl": url,
-            "db": null, "mdns": false
+            "db": null, "mdns": false, "metricsUrl": format!("{url}/metrics")
         })
     );
     assert!(started["timestamp"].is_i64());
@@ -210,6 +210,54 @@ async fn admin_token_and_queue_settings_reach_the_hub() {
 }
 
 #[tokio::test]
+async fn metrics_on_a_listener_of_their_own() {
+    let sandbox = Sandbox::new();
+    let (hub, started) = serve(
+        &sandbox,
+        &[
+            "--ephemeral",
+            "--metrics-listen",
+            "127.0.0.1:0",
+            "--metrics-token",
+            "scrape-secret",
+        ],
+    )
+    .await;
+    let data = &started["data"];
+    let port = data["port"].as_u64().expect("the bound port");
+    let metrics_url = data["metricsUrl"].as_str().expect("where the metrics are");
+    assert!(
+        metrics_url.starts_with("http://127.0.0.1:"),
+        "{metrics_url}"
+    );
+    assert!(
+        !metrics_url.ends_with(":0/metrics"),
+        "the bound port: {metrics_url}"
+    );
+    let http = reqwest::Client::new();
+    let scraped = http
+        .get(metrics_url)
+        .bearer_auth("scrape-secret")
+        .send()
+        .await
+        .expect("the metrics listener answers");
+    assert_eq!(scraped.status(), 200);
+    let text = scraped.text().await.expect("a body");
+    assert!(text.contains("\ngambi_rooms 0\n"), "{text}");
+    assert!(text.ends_with("# EOF\n"), "{text}");
+    let unauthorized = http.get(metrics_url).send().await.expect("answers");
+    assert_eq!(unauthorized.status(), 401);
+    let main = http
+        .get(format!("http://127.0.0.1:{port}/metrics"))
+        .bearer_auth("scrape-secret")
+        .send()
+        .await
+        .expect("the hub answers");
+    assert_eq!(main.status(), 404, "not on the main listener");
+    stop(hub, Signal::SIGINT, "SIGINT").await;
+}
+
+#[tokio::test]
 async fn dry_run_prints_the_plan() {
     let sandbox = Sandbox::new();
     let db = sandbox.data_home().join("gambi").join("hub.db");
@@ -222,7 +270,8 @@ async fn dry_run_prints_the_plan() {
         run.ok_json(),
         json!({
             "host": "0.0.0.0", "port": 3000, "bindUrl": "http://0.0.0.0:3000",
-            "hubUrl": "http://localhost:3000", "db": db, "mdns": false
+            "hubUrl": "http://localhost:3000", "db": db, "mdns": false,
+            "metricsUrl": "http://localhost:3000/metrics"
         })
     );
     let run = sandbox

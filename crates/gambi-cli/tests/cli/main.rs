@@ -12,6 +12,8 @@ mod global;
 mod hub_serve;
 mod join;
 mod logs;
+#[cfg(feature = "otel")]
+mod otel;
 mod participant;
 mod room;
 

@@ -65,6 +65,7 @@ impl Exchange<'_> {
     ) -> Response {
         let status = upstream.status;
         let success = (200..300).contains(&status);
+        log.dispatched(&upstream);
         if self.stream && success {
             return self.stream(upstream, lease, log);
         }

@@ -4,6 +4,10 @@
 //! head and says what it came to as an [`Outcome`]. It decides nothing: whether to try
 //! another participant, to ask again in the other protocol, or to answer the client is
 //! the caller's choice ([`super::create`]), made from the outcome's type.
+//!
+//! With the `otel` feature, the request carries the W3C trace context of the span it is
+//! sent in (the caller's `dispatch` span) in its metadata, so the runtime's span for it
+//! joins the same trace.
 
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
@@ -101,6 +105,8 @@ pub(super) async fn run(
     request: proto::TunnelRequest,
     headers: HeaderMap,
 ) -> Outcome {
+    #[cfg(feature = "otel")]
+    let request = with_trace_context(request);
     let started = dispatch(&target.tunnel, request, config.timeouts()).await;
     let mut upstream = match started {
         Ok(upstream) => upstream,
@@ -145,6 +151,22 @@ pub(super) async fn run(
     } else {
         Outcome::Retry(Failure::Provider(answer, headers))
     }
+}
+
+/// `request` with the W3C trace context of the current span in its metadata, when that
+/// span is recorded by OpenTelemetry.
+#[cfg(feature = "otel")]
+fn with_trace_context(mut request: proto::TunnelRequest) -> proto::TunnelRequest {
+    use opentelemetry::propagation::TextMapPropagator as _;
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+
+    let context = tracing::Span::current().context();
+    let mut carrier = std::collections::HashMap::new();
+    // Injects nothing for a span OpenTelemetry does not record (no valid span context).
+    opentelemetry_sdk::propagation::TraceContextPropagator::new()
+        .inject_context(&context, &mut carrier);
+    request.set_trace_context(carrier.into_iter().collect());
+    request
 }
 
 fn failed_before_answering(target: &Target, error: &dyn std::fmt::Display) -> Failure {

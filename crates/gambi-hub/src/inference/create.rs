@@ -7,6 +7,10 @@
 //! the other one, on the same lease; a participant that failed before answering is replaced
 //! by another (once, when failover is on), and if none is left the client gets what the
 //! failed one said.
+//!
+//! Each wait for a lease runs in a `queue` span and each try in a `dispatch` span, children
+//! of the exchange's `request` span, so that a trace shows where a request's time went
+//! before its answer started (the runtime's `forward` span continues the `dispatch` one).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -17,6 +21,7 @@ use http::StatusCode;
 use proto::LlmProtocol;
 use proto::event::stage;
 use serde_json::Value;
+use tracing::Instrument as _;
 
 use super::answer::{Exchange, gambi_headers};
 use super::attempt::{self, Failure, Outcome};
@@ -39,6 +44,8 @@ pub(super) struct Create {
     pub(super) request: ClientRequest,
     /// Counts the request in flight, for shutdown; a streamed answer carries it along.
     pub(super) in_flight: Arc<InFlightGuard>,
+    /// Since when the hub works on the request, and how long its body took to arrive.
+    pub(super) hub_time: log::HubTime,
 }
 
 /// How a request served by one participant ended.
@@ -71,11 +78,23 @@ impl Create {
         let attempts = if self.hub.config().failover { 2 } else { 1 };
         let mut tried: Vec<String> = Vec::new();
         let mut failure: Option<Failure> = None;
+        let mut hub_time = self.hub_time;
         for attempt in 1..=attempts {
+            if attempt > 1 {
+                hub_time = log::HubTime {
+                    since: tokio::time::Instant::now(),
+                    waited: std::time::Duration::ZERO,
+                };
+            }
             let lease_request = LeaseRequest::new(selector.clone(), self.client.clone())
                 .excluding(tried.iter().cloned());
             let waiting = log::Waiting::new(unrouted);
-            let acquired = self.room.scheduler().acquire(lease_request).await;
+            let acquired = self
+                .room
+                .scheduler()
+                .acquire(lease_request)
+                .instrument(tracing::info_span!("queue", attempt))
+                .await;
             waiting.done();
             let lease = match (acquired, failure) {
                 (Ok(lease), _) => lease,
@@ -119,7 +138,11 @@ impl Create {
                 ids: &ids,
                 in_flight: self.in_flight.clone(),
             };
-            match self.serve_on(exchange, lease, attempt).await? {
+            let hub_time = log::HubTime {
+                waited: hub_time.waited + lease.queued(),
+                ..hub_time
+            };
+            match self.serve_on(exchange, lease, attempt, hub_time).await? {
                 Served::Answered(response) => return Ok(response),
                 Served::Failed(failed) => failure = Some(failed),
             }
@@ -143,6 +166,7 @@ impl Create {
         mut exchange: Exchange<'_>,
         mut lease: Lease,
         attempt: u32,
+        hub_time: log::HubTime,
     ) -> Result<Served, InferenceError> {
         let target = exchange.target;
         let mut provider = choose_protocol(self.protocol, &target.capabilities);
@@ -155,6 +179,7 @@ impl Create {
             target.into(),
             lease.queued(),
             attempt,
+            hub_time,
         );
         loop {
             let outbound = match Outbound::build(
@@ -172,7 +197,11 @@ impl Create {
             };
             let headers = gambi_headers(exchange.request_id, target, &lease);
             let request = tunnel_request(provider, outbound.body, self.request.stream);
-            match attempt::run(self.hub.config(), target, request, headers.clone()).await {
+            let span = dispatch_span(&target.id, attempt, provider);
+            let outcome = attempt::run(self.hub.config(), target, request, headers.clone())
+                .instrument(span)
+                .await;
+            match outcome {
                 Outcome::Started(upstream) => {
                     lease.succeed();
                     exchange.provider = provider;
@@ -247,6 +276,21 @@ impl Create {
             .param("previous_response_id")),
         }
     }
+}
+
+/// The span of one try, from sending the request down the tunnel to its response head (or
+/// its failure): the hub's side of the tunnel round trip and of the provider's wait.
+fn dispatch_span(participant: &str, attempt: u32, provider: LlmProtocol) -> tracing::Span {
+    let span = tracing::info_span!(
+        "dispatch",
+        participant = %participant,
+        attempt,
+        protocol = provider.as_str(),
+        otel.kind = tracing::field::Empty,
+    );
+    #[cfg(feature = "otel")]
+    span.record("otel.kind", "client");
+    span
 }
 
 /// Whether `target` may speak the protocol other than `provider`.

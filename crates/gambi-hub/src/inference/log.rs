@@ -6,7 +6,9 @@
 //! went away, so the task serving it was dropped), it publishes `llm.error` with stage
 //! `cancelled` — every routed request ends with a terminal event.
 //!
-//! Each event is also a debug line in the log, written in the span of the HTTP exchange
+//! Each event also counts in the hub's Prometheus metrics (atomics only: the series of the
+//! request's participant is looked up once, when the log starts), and is a debug line in
+//! the log, written in the span of the HTTP exchange
 //! that started the request (request id, room, participant) wherever the event happens:
 //! in the handler, in the task relaying a stream, or in a drop after the client left.
 
@@ -17,8 +19,10 @@ use proto::LlmProtocol;
 use proto::event::stage;
 use tokio::time::Instant;
 
-use super::metrics::Metrics;
+use super::metrics::{Breakdown, Marks, Metrics};
+use super::upstream::Upstream;
 use crate::adapter::usage::TokenUsage;
+use crate::metrics::{Outcome, Series};
 use crate::room::{Room, Target};
 
 /// Who serves a request, as the events report it.
@@ -45,6 +49,28 @@ impl From<&Target> for Served {
     }
 }
 
+/// When the hub began working on an attempt, and how much of its time since went to
+/// waiting on others: from these the hub's own time before dispatch is known.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct HubTime {
+    /// The request's arrival, for a first attempt; the previous attempt's failure, for a
+    /// retry.
+    pub since: Instant,
+    /// Time since then that was not the hub's: the request body arriving, the queue.
+    pub waited: std::time::Duration,
+}
+
+/// What the hub learned of an attempt's way through the tunnel.
+#[derive(Debug, Clone, Copy)]
+struct Dispatched {
+    /// When the request was handed to the tunnel.
+    at: Instant,
+    /// When its response head arrived.
+    head: Option<Instant>,
+    /// What the runtime measured.
+    timing: Option<proto::ResponseTiming>,
+}
+
 /// Publishes the events of one request attempt.
 #[derive(Debug)]
 pub(crate) struct RequestLog {
@@ -57,9 +83,15 @@ pub(crate) struct RequestLog {
     queue_ms: f64,
     attempt: u32,
     started: Instant,
+    hub_time: HubTime,
+    dispatched: Option<Dispatched>,
     first_content: Option<Instant>,
     answered: Option<Instant>,
+    /// When the hub received a stream's last byte, once its client has taken it.
+    stream_end: Option<Instant>,
     finished: bool,
+    /// Its participant's Prometheus counters.
+    series: Arc<Series>,
     /// The span of the request's HTTP exchange, for the debug lines.
     span: tracing::Span,
 }
@@ -84,10 +116,13 @@ impl RequestLog {
         served: Served,
         queued: std::time::Duration,
         attempt: u32,
+        hub_time: HubTime,
     ) -> Self {
         let queue_ms = millis(queued);
         let whole_queue_ms = u64::try_from(queued.as_millis()).unwrap_or(u64::MAX);
         let adapted = client_protocol != provider_protocol;
+        let series = room.metrics().series(&served.participant_id, &served.model);
+        room.metrics().queued(queued);
         tracing::debug!(
             model = requested_model,
             protocol = client_protocol.as_str(),
@@ -117,9 +152,13 @@ impl RequestLog {
             queue_ms,
             attempt,
             started: Instant::now(),
+            hub_time,
+            dispatched: None,
             first_content: None,
             answered: None,
+            stream_end: None,
             finished: false,
+            series,
             span: tracing::Span::current(),
         }
     }
@@ -130,6 +169,21 @@ impl RequestLog {
         self.provider_protocol = protocol;
         self.first_content = None;
         self.answered = None;
+    }
+
+    /// Records how the response that started went through the tunnel.
+    pub(crate) fn dispatched(&mut self, upstream: &Upstream) {
+        self.dispatched = Some(Dispatched {
+            at: upstream.dispatched_at,
+            head: upstream.stream().head_received_at(),
+            timing: upstream.timing,
+        });
+    }
+
+    /// Records that the client took the end of a stream whose last byte the hub received
+    /// at `received` (if it did: a stream that failed has no such byte).
+    pub(crate) fn stream_read(&mut self, received: Option<Instant>) {
+        self.stream_end = received;
     }
 
     /// Records that a non-streamed answer arrived (its head; the body follows at once).
@@ -153,6 +207,7 @@ impl RequestLog {
         let first = self.first_content.map(|at| millis(at - self.started));
         let metrics = Metrics::compute(0.0, first, millis(now - self.started), usage);
         let answered = self.answered.map(|at| millis(at - self.started));
+        let breakdown = Breakdown::compute(self.marks(now));
         proto::LlmMetrics {
             ttft_ms: metrics.ttft_ms.or(answered),
             duration_ms: metrics.duration_ms,
@@ -161,6 +216,29 @@ impl RequestLog {
             total_tokens: metrics.total_tokens,
             tokens_per_second: metrics.tokens_per_second,
             queue_ms: Some(self.queue_ms),
+            hub_ms: breakdown.hub_ms,
+            tunnel_ms: breakdown.tunnel_ms,
+            provider_ttfb_ms: breakdown.provider_ttfb_ms,
+            provider_ttft_ms: breakdown.provider_ttft_ms,
+            client_read_ms: breakdown.client_read_ms,
+        }
+    }
+
+    /// The hub's measures of the request, as of `now`, relative to its dispatch.
+    fn marks(&self, now: Instant) -> Marks {
+        let Some(dispatched) = self.dispatched else {
+            return Marks::default();
+        };
+        let since_dispatch = |at: Instant| millis(at.saturating_duration_since(dispatched.at));
+        let hub = dispatched.at.saturating_duration_since(self.hub_time.since);
+        Marks {
+            hub_ms: Some(millis(hub.saturating_sub(self.hub_time.waited))),
+            head_ms: dispatched.head.map(since_dispatch),
+            first_content_ms: self.first_content.or(self.answered).map(since_dispatch),
+            timing: dispatched.timing,
+            client_read_ms: self
+                .stream_end
+                .map(|end| millis(now.saturating_duration_since(end))),
         }
     }
 
@@ -170,6 +248,7 @@ impl RequestLog {
             return;
         }
         let metrics = self.metrics(usage);
+        self.series.complete(self.client_protocol, &metrics);
         self.span.in_scope(|| {
             tracing::debug!(
                 status,
@@ -205,6 +284,8 @@ impl RequestLog {
             self.served.model.clone()
         };
         let metrics = self.metrics(None);
+        self.series
+            .count(self.client_protocol, Outcome::of_stage(stage));
         self.span.in_scope(|| {
             tracing::debug!(stage, error, duration_ms = metrics.duration_ms, "llm.error");
         });
@@ -252,6 +333,10 @@ pub(crate) struct Unrouted<'a> {
 impl Unrouted<'_> {
     /// Publishes `llm.error` at `stage`, naming `participant_id` when one was chosen.
     pub(crate) fn fail(&self, stage: &str, error: &str, participant_id: Option<&str>) {
+        self.room
+            .metrics()
+            .unrouted()
+            .count(self.client_protocol, Outcome::of_stage(stage));
         self.room.publish(proto::RoomEventPayload::LlmError(
             proto::event::LlmErrorEvent {
                 request_id: self.request_id.to_owned(),

@@ -1,5 +1,7 @@
 //! The metrics `llm.complete` reports for one request.
 
+use gambi_protocol::ResponseTiming;
+
 use crate::adapter::usage::TokenUsage;
 
 /// Metrics of one request as `llm.complete` reports them; unknown values are `None` and are
@@ -55,9 +57,134 @@ impl Metrics {
     }
 }
 
+/// Where a request's time went, as `llm.complete` and `llm.error` report it; unknown parts
+/// are `None`.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub(super) struct Breakdown {
+    /// The hub's own time before dispatch.
+    pub hub_ms: Option<f64>,
+    /// The tunnel's round trip.
+    pub tunnel_ms: Option<f64>,
+    /// The provider's time to first byte, as its runtime measured it.
+    pub provider_ttfb_ms: Option<f64>,
+    /// The provider's time to first token.
+    pub provider_ttft_ms: Option<f64>,
+    /// The client's time to read the end of a stream.
+    pub client_read_ms: Option<f64>,
+}
+
+/// What the hub measured of one request, in milliseconds, for [`Breakdown::compute`].
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub(super) struct Marks {
+    /// The hub's own time before dispatch (already less its waits).
+    pub hub_ms: Option<f64>,
+    /// From dispatch to the response head's arrival.
+    pub head_ms: Option<f64>,
+    /// From dispatch to the first content (for a non-streamed request, the whole answer).
+    pub first_content_ms: Option<f64>,
+    /// What the runtime reported with the `timing` extension.
+    pub timing: Option<ResponseTiming>,
+    /// From the arrival of a stream's last byte to the client taking it.
+    pub client_read_ms: Option<f64>,
+}
+
+impl Breakdown {
+    /// Splits the hub's times with the runtime's.
+    ///
+    /// The runtime held the request `timing.runtime_ms` of the `head_ms` the hub waited for
+    /// the head: the rest is the tunnel's round trip. The first content travels the same
+    /// tunnel as the head, so the provider produced it `first_content_ms − head_ms` after
+    /// its head, which it sent `provider_ttfb_ms` after it was asked: their sum is the
+    /// provider's own time to first token. Without the runtime's timing (an original
+    /// runtime, or a hub that did not grant it) neither can be told apart.
+    pub(super) fn compute(marks: Marks) -> Self {
+        let timing = marks.timing;
+        let tunnel_ms = marks
+            .head_ms
+            .zip(timing)
+            .map(|(head, timing)| (head - timing.runtime_ms).max(0.0));
+        let provider_ttft_ms = match (marks.head_ms, marks.first_content_ms, timing) {
+            (Some(head), Some(first), Some(timing)) => {
+                Some(timing.provider_ttfb_ms + (first - head).max(0.0))
+            }
+            _ => None,
+        };
+        Self {
+            hub_ms: marks.hub_ms.map(|ms| ms.max(0.0)),
+            tunnel_ms,
+            provider_ttfb_ms: timing.map(|timing| timing.provider_ttfb_ms),
+            provider_ttft_ms,
+            client_read_ms: marks.client_read_ms.map(|ms| ms.max(0.0)),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn breakdown() {
+        let timing = Some(ResponseTiming {
+            runtime_ms: 41.0,
+            provider_ttfb_ms: 40.0,
+        });
+        let cases = [
+            // A stream through our runtime: 2 ms of tunnel, the first token 60 ms after the
+            // head, the client 3 ms behind.
+            (
+                Marks {
+                    hub_ms: Some(0.25),
+                    head_ms: Some(43.0),
+                    first_content_ms: Some(103.0),
+                    timing,
+                    client_read_ms: Some(3.0),
+                },
+                Breakdown {
+                    hub_ms: Some(0.25),
+                    tunnel_ms: Some(2.0),
+                    provider_ttfb_ms: Some(40.0),
+                    provider_ttft_ms: Some(100.0),
+                    client_read_ms: Some(3.0),
+                },
+            ),
+            // An original runtime: no timing, so no split of the tunnel and the provider.
+            (
+                Marks {
+                    hub_ms: Some(1.0),
+                    head_ms: Some(43.0),
+                    first_content_ms: Some(103.0),
+                    timing: None,
+                    client_read_ms: None,
+                },
+                Breakdown {
+                    hub_ms: Some(1.0),
+                    ..Breakdown::default()
+                },
+            ),
+            // Failed before the head: only what is known. Odd clocks never go negative.
+            (
+                Marks {
+                    hub_ms: Some(-0.5),
+                    head_ms: Some(40.0),
+                    first_content_ms: Some(39.0),
+                    timing,
+                    client_read_ms: Some(-1.0),
+                },
+                Breakdown {
+                    hub_ms: Some(0.0),
+                    tunnel_ms: Some(0.0),
+                    provider_ttfb_ms: Some(40.0),
+                    provider_ttft_ms: Some(40.0),
+                    client_read_ms: Some(0.0),
+                },
+            ),
+            (Marks::default(), Breakdown::default()),
+        ];
+        for (marks, expected) in cases {
+            assert_eq!(Breakdown::compute(marks), expected, "{marks:?}");
+        }
+    }
 
     fn u(i: Option<u64>, o: Option<u64>, t: Option<u64>) -> Option<TokenUsage> {
         Some(TokenUsage {

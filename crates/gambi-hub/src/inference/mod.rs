@@ -99,12 +99,19 @@ async fn create(
     body: Body,
     protocol: LlmProtocol,
 ) -> Result<Response, InferenceError> {
+    let arrived = tokio::time::Instant::now();
     if hub.is_shutting_down() {
         return Err(InferenceError::shutting_down());
     }
     let in_flight = Arc::new(hub.request_in_flight());
     let room = authorize(&hub, &code, &headers).await?;
+    let reading = tokio::time::Instant::now();
     let bytes = read_body(&hub, body).await?;
+    // The body arriving is the client's time, not the hub's.
+    let hub_time = log::HubTime {
+        since: arrived,
+        waited: reading.elapsed(),
+    };
     let request = request::parse(&bytes)?;
     let create = create::Create {
         hub,
@@ -113,6 +120,7 @@ async fn create(
         client: client_key(&headers, peer),
         request,
         in_flight,
+        hub_time,
     };
     Ok(create.run().await)
 }

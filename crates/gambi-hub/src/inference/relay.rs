@@ -238,6 +238,9 @@ impl Relay {
             return;
         };
         ending.lease.succeed();
+        ending
+            .log
+            .stream_read(self.upstream.stream().end_received_at());
         match self.conversion.failure() {
             Some(message) => ending.log.fail(stage::STREAM, &message),
             None => {

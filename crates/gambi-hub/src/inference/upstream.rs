@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use gambi_protocol as proto;
+use tokio::time::Instant;
 
 use crate::tunnel::{
     ResponseStream, Timeouts, TunnelError, TunnelEvent, TunnelFailure, TunnelHandle,
@@ -93,6 +94,10 @@ pub(crate) struct Upstream {
     pub status: u16,
     /// Provider response headers.
     pub headers: BTreeMap<String, String>,
+    /// When the request was handed to the tunnel.
+    pub dispatched_at: Instant,
+    /// What the runtime measured, with the `timing` extension.
+    pub timing: Option<proto::ResponseTiming>,
     stream: ResponseStream,
     pending: Option<Bytes>,
     ended: bool,
@@ -105,18 +110,26 @@ pub(crate) async fn dispatch(
     timeouts: Timeouts,
 ) -> Result<Upstream, DispatchError> {
     let mut stream = tunnel.dispatch(request, timeouts).await?;
+    let dispatched_at = Instant::now();
     let first = stream.next().await;
     let mut upstream = Upstream {
         status: 200,
         headers: BTreeMap::new(),
+        dispatched_at,
+        timing: None,
         stream,
         pending: None,
         ended: false,
     };
     match first {
-        Some(TunnelEvent::Start { status, headers }) => {
+        Some(TunnelEvent::Start {
+            status,
+            headers,
+            timing,
+        }) => {
             upstream.status = status;
             upstream.headers = headers;
+            upstream.timing = timing;
         }
         // A participant that skips `start` gets the benefit of the doubt: 200.
         Some(TunnelEvent::Chunk(bytes)) => upstream.pending = Some(bytes),

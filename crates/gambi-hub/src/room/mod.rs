@@ -18,6 +18,7 @@ use indexmap::IndexMap;
 use tokio::sync::broadcast;
 
 use crate::clock::Clock;
+use crate::metrics::RoomMetrics;
 use crate::password::VerifiedPassword;
 use crate::scheduler::{Scheduler, SchedulerConfig};
 use crate::store::RoomRecord;
@@ -48,6 +49,8 @@ pub struct Room {
     scheduler: Scheduler,
     /// The last password that verified, to skip Argon2 on repeat.
     verified_password: VerifiedPassword,
+    /// Its Prometheus counters (shared with other rooms past the label limit).
+    metrics: Arc<RoomMetrics>,
 }
 
 impl Room {
@@ -57,6 +60,7 @@ impl Room {
         clock: Clock,
         event_buffer: usize,
         scheduler: SchedulerConfig,
+        metrics: Arc<RoomMetrics>,
     ) -> Self {
         let (events, _) = broadcast::channel(event_buffer.max(1));
         Self {
@@ -66,7 +70,13 @@ impl Room {
             clock,
             scheduler: Scheduler::new(scheduler),
             verified_password: VerifiedPassword::default(),
+            metrics,
         }
+    }
+
+    /// Its Prometheus counters.
+    pub(crate) fn metrics(&self) -> &RoomMetrics {
+        &self.metrics
     }
 
     /// The canonical code.

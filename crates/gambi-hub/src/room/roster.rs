@@ -255,6 +255,9 @@ impl Room {
             info!(room = %self.code(), participant = %id, "superseding older tunnel");
             old.close(proto::CLOSE_SUPERSEDED, TunnelFailure::Superseded);
         }
+        if participant.ever_attached {
+            self.metrics().tunnel_reconnected();
+        }
         participant.ever_attached = true;
         participant.detached_since = None;
         participant.updated_at = now;

@@ -14,6 +14,8 @@ pub enum TunnelEvent {
         status: u16,
         /// Provider response headers.
         headers: BTreeMap<String, String>,
+        /// What the runtime measured, with the `timing` extension granted.
+        timing: Option<gambi_protocol::ResponseTiming>,
     },
     /// A piece of the body.
     Chunk(Bytes),

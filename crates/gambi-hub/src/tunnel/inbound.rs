@@ -73,6 +73,10 @@ struct State {
     ungranted: u64,
     /// The last event (`End` or `Error`) has been pushed.
     ended: bool,
+    /// When the response head (`Start`) arrived.
+    head_at: Option<Instant>,
+    /// When the complete response's `End` arrived: the last byte the hub received.
+    end_at: Option<Instant>,
     /// The caller dropped its stream.
     caller_gone: bool,
     /// The actor waits for room in this buffer.
@@ -113,6 +117,8 @@ impl Inbound {
                 waiting_since: None,
                 ungranted: 0,
                 ended: false,
+                head_at: None,
+                end_at: None,
                 caller_gone: false,
                 actor_waiting: false,
                 waker: None,
@@ -142,6 +148,11 @@ impl Inbound {
         if let TunnelEvent::Chunk(bytes) = &event {
             state.buffered += bytes.len();
             self.gauge.add(bytes.len());
+        }
+        match &event {
+            TunnelEvent::Start { .. } => state.head_at = state.head_at.or(Some(now)),
+            TunnelEvent::End => state.end_at = Some(now),
+            TunnelEvent::Chunk(_) | TunnelEvent::Error(_) => {}
         }
         state.ended = matches!(event, TunnelEvent::End | TunnelEvent::Error(_));
         if state.events.is_empty() {
@@ -222,6 +233,13 @@ impl Inbound {
         state.abandon = None;
         drop(state);
         self.room.notify_one();
+    }
+
+    /// When the response head and the end of the complete response arrived, as far as
+    /// they have.
+    pub(crate) fn received_at(&self) -> (Option<Instant>, Option<Instant>) {
+        let state = self.lock();
+        (state.head_at, state.end_at)
     }
 
     /// Whether the caller dropped its stream.
@@ -323,6 +341,27 @@ mod tests {
         assert_eq!((gauge.held(), gauge.peak()), (0, 100));
         assert!(take(&inbound).is_none());
         assert!(inbound.is_drained());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_arrival_of_the_head_and_of_the_end_is_kept() {
+        let inbound = Inbound::new(1024, None, Arc::default());
+        let start = Instant::now();
+        assert_eq!(inbound.received_at(), (None, None));
+        let head = TunnelEvent::Start {
+            status: 200,
+            headers: std::collections::BTreeMap::new(),
+            timing: None,
+        };
+        inbound.push(head.clone(), start);
+        inbound.push(head, start + Duration::from_secs(1));
+        inbound.push(chunk(1), start + Duration::from_secs(2));
+        assert_eq!(inbound.received_at(), (Some(start), None), "the first head");
+        inbound.push(TunnelEvent::End, start + Duration::from_secs(3));
+        assert_eq!(
+            inbound.received_at(),
+            (Some(start), Some(start + Duration::from_secs(3)))
+        );
     }
 
     #[tokio::test(start_paused = true)]

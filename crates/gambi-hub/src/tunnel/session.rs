@@ -558,7 +558,21 @@ where
                 request_id,
                 status,
                 headers,
-            } => self.deliver(&request_id, TunnelEvent::Start { status, headers }),
+                timing,
+            } => {
+                // Only a runtime granted the extension means what it reports.
+                let timing = timing
+                    .filter(|_| self.context.extensions.timing)
+                    .map(proto::ResponseTiming::sanitized);
+                self.deliver(
+                    &request_id,
+                    TunnelEvent::Start {
+                        status,
+                        headers,
+                        timing,
+                    },
+                );
+            }
             proto::tunnel::ParticipantFrame::ResponseChunk { request_id, chunk } => {
                 match proto::tunnel::decode_chunk(&chunk) {
                     Ok(bytes) => self.deliver(&request_id, TunnelEvent::Chunk(Bytes::from(bytes))),

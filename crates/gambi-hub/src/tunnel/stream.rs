@@ -71,6 +71,17 @@ impl ResponseStream {
         poll_fn(|cx| self.poll_next(cx)).await
     }
 
+    /// When the tunnel session received the response head, once it has.
+    pub fn head_received_at(&self) -> Option<tokio::time::Instant> {
+        self.inbound.received_at().0
+    }
+
+    /// When the tunnel session received the end of the complete response (the last byte
+    /// of its body), once it has.
+    pub fn end_received_at(&self) -> Option<tokio::time::Instant> {
+        self.inbound.received_at().1
+    }
+
     /// What to do if the hub gives up on this stream's reader: it took nothing for the
     /// slow-client grace, or the tunnel ended while it still had events to take. The hook
     /// runs on the tunnel's task, at most once, and never after the stream is dropped.

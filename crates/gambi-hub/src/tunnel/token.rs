@@ -156,6 +156,7 @@ mod tests {
             binary_chunks: true,
             flow_control: true,
             credit_window: Some(4096),
+            timing: true,
         };
         let token = store.mint("room", "alice", granted);
         assert_eq!(store.consume(&token, "room", "alice"), Ok(granted));

@@ -617,6 +617,7 @@ pub(crate) mod tests {
                 total_tokens: Some(tokens),
                 tokens_per_second: Some(speed),
                 queue_ms: Some(3.0),
+                ..LlmMetrics::default()
             },
         })
     }
