@@ -308,8 +308,30 @@ fn fields_operations_stages_and_constants_are_documented() {
         total_tokens: Some(2),
         tokens_per_second: Some(1.0),
         queue_ms: Some(0.5),
+        hub_ms: Some(0.1),
+        tunnel_ms: Some(0.2),
+        provider_ttfb_ms: Some(0.3),
+        provider_ttft_ms: Some(0.4),
+        client_read_ms: Some(0.5),
     };
+    let mut traced = proto::TunnelRequest {
+        request_id: "r".into(),
+        operation: proto::tunnel::operation::RESPONSES_CREATE.into(),
+        method: "POST".into(),
+        path: "/v1/responses".into(),
+        headers: Default::default(),
+        body: None,
+        stream: true,
+        metadata: None,
+    };
+    traced.set_trace_context(
+        [("traceparent", "00-1-2-01"), ("tracestate", "k=v")]
+            .into_iter()
+            .map(|(key, value)| (key.to_owned(), value.to_owned()))
+            .collect(),
+    );
     let values: Vec<Value> = vec![
+        wire(HubToParticipant::Request(traced)),
         wire(proto::ParticipantRegistration {
             nickname: "a".into(),
             model: "m".into(),
@@ -328,6 +350,7 @@ fn fields_operations_stages_and_constants_are_documented() {
                 binary_chunks: true,
                 flow_control: true,
                 credit_window: Some(1),
+                timing: true,
             }),
         }),
         wire(proto::RuntimeConfig {
@@ -373,6 +396,15 @@ fn fields_operations_stages_and_constants_are_documented() {
             error: "x".into(),
             metrics: Some(metrics),
             attempt: Some(2),
+        }),
+        wire(ParticipantToHub::ResponseStart {
+            request_id: "r".into(),
+            status: 200,
+            headers: Default::default(),
+            timing: Some(proto::ResponseTiming {
+                runtime_ms: 1.0,
+                provider_ttfb_ms: 1.0,
+            }),
         }),
         wire(proto::HeartbeatResponse {
             success: true,
@@ -441,6 +473,7 @@ fn fields_operations_stages_and_constants_are_documented() {
     names.extend(
         [
             proto::SESSION_HEADER,
+            proto::TRACE_CONTEXT,
             proto::mdns::INSTANCE_PREFIX,
             proto::mdns::TXT_FORMAT_VERSION,
         ]
@@ -469,6 +502,7 @@ fn fields_operations_stages_and_constants_are_documented() {
         format!("{} characters", proto::ROOM_CODE_LEN),
         format!("0x{:02x}", proto::BinaryChunk::KIND),
         format!("port {}", proto::DEFAULT_HUB_PORT),
+        format!("{} characters", proto::MAX_TRACE_CONTEXT_VALUE),
     ] {
         assert!(DOC.contains(&figure), "docs/protocol.md lacks {figure:?}");
     }
