@@ -17,6 +17,10 @@
 //! * `cargo` build commands and `./scripts/test` are left to CI, which runs them; any other
 //!   program in a `sh` code block is an error, so that every command shown stays checked.
 //!
+//! A command that uses a flag of the `otel` feature (`--otlp-endpoint`) is checked by the
+//! build with that feature (`scripts/test` runs this test with it too); a build without it
+//! checks only that those flags are indeed missing from it.
+//!
 //! `docs/configuration.md` must list every `hub serve` and `participant join` flag with
 //! its default, every environment variable the CLI reads and every config file key, and
 //! its JSON examples must load with the real config file reader. `docs/protocol.md` must
@@ -272,6 +276,37 @@ fn kind(shown: &Shown) -> Kind {
     }
 }
 
+/// The flags that only a build with the `otel` feature has.
+const OTEL_FLAGS: &[&str] = &["--otlp-endpoint"];
+
+/// Whether this build has every flag of `args`: a command with an `otel` flag is left to
+/// the build with that feature.
+fn buildable(args: &[String]) -> bool {
+    cfg!(feature = "otel")
+        || !args.iter().any(|arg| {
+            let flag = arg.split_once('=').map_or(arg.as_str(), |(flag, _)| flag);
+            OTEL_FLAGS.contains(&flag)
+        })
+}
+
+#[test]
+fn the_otel_flags_exist_only_with_the_otel_feature() {
+    for path in [&["hub", "serve"][..], &["participant", "join"][..]] {
+        let flags: Vec<String> = subcommand(path)
+            .get_arguments()
+            .filter_map(|arg| arg.get_long().map(|long| format!("--{long}")))
+            .collect();
+        for flag in OTEL_FLAGS {
+            assert_eq!(
+                flags.iter().any(|known| known == flag),
+                cfg!(feature = "otel"),
+                "{} {flag}: OTEL_FLAGS must name exactly the flags of the otel feature",
+                path.join(" ")
+            );
+        }
+    }
+}
+
 /// Every command line of the docs.
 fn all_commands() -> Vec<(Shown, Kind)> {
     let commands: Vec<(Shown, Kind)> = documents()
@@ -296,6 +331,9 @@ fn every_gambi_command_in_the_docs_parses() {
     let mut parsed = 0;
     for (shown, kind) in all_commands() {
         let Kind::Gambi(args) = kind else { continue };
+        if !buildable(&args) {
+            continue;
+        }
         let argv = std::iter::once("gambi".to_owned()).chain(args.iter().cloned());
         match cli::Cli::try_parse_from(argv) {
             Ok(_) => {}
@@ -461,6 +499,9 @@ async fn the_safe_gambi_commands_in_the_docs_run_against_a_hub_on_loopback() {
     let mut failures = Vec::new();
     for (shown, kind) in all_commands() {
         let Kind::Gambi(args) = kind else { continue };
+        if !buildable(&args) {
+            continue;
+        }
         let Some(args) = runnable(&shown, &args) else {
             continue;
         };
