@@ -279,6 +279,38 @@ pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
         .filter(|token| !token.is_empty())
 }
 
+/// How a client reached the hub: the authority it named (`host[:port]`) and whether it
+/// came over TLS. A reverse proxy in front of the hub says so in `x-forwarded-host` and
+/// `x-forwarded-proto` (their first value: the client's side of the first proxy);
+/// without them it is the request's own authority (HTTP/2) or `Host`, and TLS only when
+/// the hub terminates it. The hub builds the addresses it hands out (tunnel URLs, the room
+/// page's join command and QR code) from this, so they work from where the client stands.
+pub(crate) struct ReachedAt<'a> {
+    pub(crate) authority: Option<&'a str>,
+    pub(crate) secure: bool,
+}
+
+impl<'a> ReachedAt<'a> {
+    pub(crate) fn of(uri: &'a http::Uri, headers: &'a HeaderMap, tls: bool) -> Self {
+        let first = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|value| value.to_str().ok())
+                .and_then(|value| value.split(',').next())
+                .map(str::trim)
+                .filter(|value| !value.is_empty())
+        };
+        let forwarded_proto = first("x-forwarded-proto");
+        let authority = first("x-forwarded-host")
+            .or_else(|| uri.authority().map(http::uri::Authority::as_str))
+            .or_else(|| first(header::HOST.as_str()));
+        Self {
+            authority,
+            secure: tls || forwarded_proto.is_some_and(|proto| proto.eq_ignore_ascii_case("https")),
+        }
+    }
+}
+
 /// The `x-gambi-session` header: a participant's session credential.
 pub(crate) fn session_header(headers: &HeaderMap) -> Option<&str> {
     headers.get(gambi_protocol::SESSION_HEADER)?.to_str().ok()
@@ -286,7 +318,67 @@ pub(crate) fn session_header(headers: &HeaderMap) -> Option<&str> {
 
 #[cfg(test)]
 mod tests {
-    use super::room_code;
+    use http::{HeaderMap, HeaderValue, Uri};
+
+    use super::{ReachedAt, room_code};
+
+    fn reached(
+        uri: &str,
+        headers: &[(&'static str, &'static str)],
+        tls: bool,
+    ) -> (Option<String>, bool) {
+        let uri: Uri = uri.parse().unwrap();
+        let mut map = HeaderMap::new();
+        for (name, value) in headers {
+            map.append(*name, HeaderValue::from_static(value));
+        }
+        let at = ReachedAt::of(&uri, &map, tls);
+        (at.authority.map(str::to_owned), at.secure)
+    }
+
+    #[test]
+    fn a_client_reached_the_hub_where_its_proxy_says() {
+        // Directly: the Host, over TLS only when the hub terminates it.
+        assert_eq!(
+            reached("/x", &[("host", "10.0.0.2:3000")], false),
+            (Some("10.0.0.2:3000".into()), false)
+        );
+        assert_eq!(
+            reached("/x", &[("host", "hub.lan")], true),
+            (Some("hub.lan".into()), true)
+        );
+        // HTTP/2 names the authority in the request itself.
+        assert_eq!(
+            reached("http://hub.lan:3000/x", &[], false),
+            (Some("hub.lan:3000".into()), false)
+        );
+        // Behind a proxy: its first forwarded host and protocol.
+        assert_eq!(
+            reached(
+                "/x",
+                &[
+                    ("host", "127.0.0.1:3000"),
+                    ("x-forwarded-host", "gambi.example.org, inner"),
+                    ("x-forwarded-proto", "HTTPS, http"),
+                ],
+                false,
+            ),
+            (Some("gambi.example.org".into()), true)
+        );
+        assert_eq!(
+            reached(
+                "/x",
+                &[("host", "hub.lan"), ("x-forwarded-proto", "http")],
+                false
+            ),
+            (Some("hub.lan".into()), false)
+        );
+        // Nothing names it.
+        assert_eq!(
+            reached("/x", &[("x-forwarded-host", " ")], false),
+            (None, false)
+        );
+    }
 
     #[test]
     fn paths_decode() {

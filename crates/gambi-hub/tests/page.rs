@@ -137,6 +137,34 @@ async fn the_page_uses_the_address_the_browser_used() {
 }
 
 #[tokio::test]
+async fn behind_a_reverse_proxy_the_page_uses_the_address_it_forwards() {
+    let hub = TestHub::start().await;
+    let code = Api::new(&hub).create_room("Lab").await;
+    let client = reqwest::Client::new();
+    let page = client
+        .get(hub.url_for(&format!("/rooms/{code}")))
+        .header("x-forwarded-host", "gambi.example.org")
+        .header("x-forwarded-proto", "https")
+        .send()
+        .await
+        .expect("the hub answers");
+    assert_eq!(page.status(), StatusCode::OK);
+    let body = page.text().await.expect("a body");
+    assert!(
+        body.contains(&format!(
+            "gambi participant join --hub https://gambi.example.org --room {code}"
+        )),
+        "{body}"
+    );
+    assert!(
+        body.contains(&format!(
+            "<a id=\"page-url\" href=\"https://gambi.example.org/rooms/{code}\">"
+        )),
+        "{body}"
+    );
+}
+
+#[tokio::test]
 async fn a_protected_room_page_asks_for_the_password_and_never_holds_it() {
     let hub = TestHub::start().await;
     let api = Api::new(&hub);

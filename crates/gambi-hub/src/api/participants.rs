@@ -3,13 +3,13 @@
 use axum::body::Body;
 use axum::extract::{Path, State};
 use gambi_protocol as proto;
-use http::{HeaderMap, StatusCode, header};
+use http::{HeaderMap, StatusCode, Uri};
 
 use super::{read_json, validate};
 use crate::error::{ApiError, ApiOk};
 use crate::hub::Hub;
 use crate::room::ParticipantError;
-use crate::web::session_header;
+use crate::web::{ReachedAt, session_header};
 
 fn conflict() -> ApiError {
     ApiError::new(
@@ -34,22 +34,12 @@ fn participant_error(error: ParticipantError) -> ApiError {
 }
 
 /// The tunnel URL for a participant, as seen by the client that registered it.
-fn tunnel_url(hub: &Hub, headers: &HeaderMap, code: &str, id: &str) -> String {
-    let forwarded_proto = headers
-        .get("x-forwarded-proto")
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.split(',').next())
-        .map(str::trim);
-    let secure = hub.config().tls || forwarded_proto == Some("https");
-    let host = headers
-        .get("x-forwarded-host")
-        .or_else(|| headers.get(header::HOST))
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.split(',').next())
-        .map_or("localhost", str::trim);
-    let scheme = if secure { "wss" } else { "ws" };
+fn tunnel_url(hub: &Hub, uri: &Uri, headers: &HeaderMap, code: &str, id: &str) -> String {
+    let reached = ReachedAt::of(uri, headers, hub.config().tls);
+    let scheme = if reached.secure { "wss" } else { "ws" };
     format!(
-        "{scheme}://{host}/v1/rooms/{code}/participants/{}/tunnel",
+        "{scheme}://{}/v1/rooms/{code}/participants/{}/tunnel",
+        reached.authority.unwrap_or("localhost"),
         percent_encode(id)
     )
 }
@@ -71,6 +61,7 @@ fn percent_encode(segment: &str) -> String {
 pub(super) async fn upsert(
     State(hub): State<Hub>,
     Path((code, id)): Path<(String, String)>,
+    uri: Uri,
     headers: HeaderMap,
     body: Body,
 ) -> Result<ApiOk<proto::UpsertParticipantResponse>, ApiError> {
@@ -94,7 +85,7 @@ pub(super) async fn upsert(
         participant: upserted.summary,
         room_id: room.record().id.clone(),
         tunnel: proto::TunnelBootstrap {
-            url: tunnel_url(&hub, &headers, room.code(), &id),
+            url: tunnel_url(&hub, &uri, &headers, room.code(), &id),
             token: upserted.token,
             extensions: upserted.extensions,
         },

@@ -2,8 +2,8 @@
 //! on a phone.
 //!
 //! The hub renders the page's frame itself ([`render`]): the room code, the command that
-//! joins the room and a QR code of the page's address, both made from the `Host` the
-//! browser used. Everything live comes from the public routes, fetched by the page's
+//! joins the room and a QR code of the page's address, both made from the address the
+//! browser used (its `Host`, or what a reverse proxy in front of the hub forwards). Everything live comes from the public routes, fetched by the page's
 //! script (`assets/room.js`, plain JavaScript, no build step): the room and its
 //! participants from `GET /v1/rooms/{code}` and `/participants`, requests and their
 //! metrics from the room's event stream, read with `fetch` so that a protected room's
@@ -23,6 +23,7 @@ use gambi_protocol as proto;
 use http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 
 use crate::hub::Hub;
+use crate::web::ReachedAt;
 use render::{HubAddress, RoomPage};
 
 /// The page's script.
@@ -90,13 +91,10 @@ async fn without_slash(State(hub): State<Hub>, Path(code): Path<String>) -> Resp
     }
 }
 
-/// The hub as the browser reached it: the request's authority (HTTP/2) or `Host`.
+/// The hub as the browser reached it, through a reverse proxy if there is one.
 fn hub_address(uri: &Uri, headers: &HeaderMap, tls: bool) -> Option<HubAddress> {
-    let authority = match uri.authority() {
-        Some(authority) => authority.as_str(),
-        None => headers.get(header::HOST)?.to_str().ok()?,
-    };
-    HubAddress::from_authority(authority, tls)
+    let reached = ReachedAt::of(uri, headers, tls);
+    HubAddress::from_authority(reached.authority?, reached.secure)
 }
 
 async fn script() -> Response {
