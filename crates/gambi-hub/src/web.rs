@@ -327,7 +327,7 @@ mod tests {
         headers: &[(&'static str, &'static str)],
         tls: bool,
     ) -> (Option<String>, bool) {
-        let uri: Uri = uri.parse().unwrap();
+        let uri: Uri = uri.parse().expect("a valid URI");
         let mut map = HeaderMap::new();
         for (name, value) in headers {
             map.append(*name, HeaderValue::from_static(value));
