@@ -4,7 +4,7 @@ use axum::response::Response;
 use http::StatusCode;
 use serde_json::{Value, json};
 
-use crate::provider::handler::{json_response, openai_error};
+use crate::provider::answers::{json_response, openai_error};
 use crate::provider::state::Shared;
 
 /// Default and largest page of `GET /v1/responses/{id}/input_items`.

@@ -17,7 +17,7 @@ use axum::response::Response;
 use http::StatusCode;
 use serde_json::Value;
 
-use super::handler::{invalid_json, json_response, non_generating, openai_error, reject_model};
+use super::answers::{invalid_json, json_response, non_generating, openai_error, reject_model};
 use super::reply::{InterruptionKind, Plan, SERVER_ERROR_MESSAGE, StreamFailure};
 use super::state::{Shared, StoredResponse};
 use super::stream::{self, Timing};
