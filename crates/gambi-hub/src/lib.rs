@@ -29,6 +29,7 @@ mod password;
 mod responses;
 mod room;
 pub mod scheduler;
+mod scrape;
 mod store;
 pub mod tunnel;
 mod web;
@@ -45,9 +46,10 @@ pub use config::{CorsOrigins, HubConfig, InvalidOrigin, MetricsConfig, Storage};
 pub use hub::{Hub, StartError};
 pub use metrics::{
     CONTENT_TYPE as METRICS_CONTENT_TYPE, LabelLimits, NO_PARTICIPANT, OTHER_PARTICIPANTS,
-    OTHER_ROOMS, serve_metrics,
+    OTHER_ROOMS,
 };
 pub use room::{ParticipantSnapshot, Room};
+pub use scrape::serve_metrics;
 pub use store::{SqliteStore, Store, StoreError};
 
 /// The hub's HTTP routes over `hub`: the management plane, the tunnel upgrade, the event
@@ -58,7 +60,7 @@ pub fn router(hub: Hub) -> axum::Router {
         .merge(inference::routes())
         .merge(page::routes());
     if hub.config().metrics.on_main_listener {
-        routes = routes.merge(metrics::routes());
+        routes = routes.merge(scrape::routes());
     }
     let routes = routes
         .fallback(api::not_found)

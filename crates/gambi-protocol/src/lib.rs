@@ -17,6 +17,7 @@ pub mod envelope;
 pub mod error;
 pub mod event;
 pub mod inference;
+mod llm_protocol;
 pub mod mdns;
 mod number;
 pub mod participant;
@@ -27,10 +28,11 @@ pub mod tunnel;
 pub use constants::*;
 pub use envelope::{ApiErrorBody, Envelope, ErrorEnvelope, Meta};
 pub use error::ErrorCode;
-pub use event::{LlmMetrics, LlmProtocol, RoomEvent, RoomEventPayload};
+pub use event::{LlmMetrics, RoomEvent, RoomEventPayload};
 pub use inference::{
     ModelEntry, ModelEntryInfo, ModelList, ModelSelector, OpenAiError, OpenAiErrorBody,
 };
+pub use llm_protocol::LlmProtocol;
 pub use participant::{
     Capability, HeartbeatResponse, MachineSpecs, ParticipantCapabilities, ParticipantConnection,
     ParticipantRegistration, ParticipantStatus, ParticipantSummary, SuccessResponse,

@@ -1,129 +1,69 @@
-//! `GET /metrics`: the hub's metrics as OpenMetrics text, on the main listener or on one of
-//! its own ([`serve_metrics`]), behind an optional bearer token.
+//! The exposition of the hub's metrics as OpenMetrics text, written by `prometheus-client`:
+//! the counters and histograms kept here, and the gauges the caller read from the hub at
+//! scrape time ([`Gauges`]). The `/metrics` route that serves it is `crate::scrape`.
 
 use std::fmt;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use axum::Router;
-use axum::extract::State;
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use http::{HeaderMap, HeaderValue, StatusCode, header};
 use indexmap::IndexMap;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::{Registry, Unit};
-use tokio::net::TcpListener;
 
 use super::histogram::{Histogram, HistogramValues};
-use super::{Outcome, PROTOCOLS, RoomMetrics, Series, protocol_index};
-use crate::hub::Hub;
-use crate::password::constant_time_eq;
-use crate::web::bearer;
+use super::{HubMetrics, Outcome, PROTOCOLS, RoomMetrics, Series, protocol_index};
 
 /// The `content-type` of the exposition (OpenMetrics 1.0, which Prometheus reads).
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
-/// The `/metrics` route.
-pub(crate) fn routes() -> Router<Hub> {
-    Router::new().route("/metrics", get(metrics))
+/// What the hub's state adds up to at scrape time: the gauges of the exposition.
+#[derive(Debug)]
+pub(crate) struct Gauges {
+    /// Each room label that has rooms, its gauges summed over its rooms.
+    pub(crate) rooms: IndexMap<String, RoomGauges>,
+    /// Rooms the hub keeps.
+    pub(crate) room_count: u64,
+    /// Subscribers of the hub-wide event stream.
+    pub(crate) hub_subscribers: u64,
+    /// Inference requests the hub is serving.
+    pub(crate) requests_in_flight: u64,
+    /// Response body bytes held for clients that have not read them yet.
+    pub(crate) buffered_bytes: u64,
+    /// Tunnel frames the hub could not parse.
+    pub(crate) malformed_frames: u64,
 }
 
-/// Serves `/metrics` alone on `listener` until the hub's shutdown begins: for a hub whose
-/// metrics are kept off its main listener ([`crate::MetricsConfig::on_main_listener`]).
-pub async fn serve_metrics(listener: TcpListener, hub: Hub) -> std::io::Result<()> {
-    let shutdown = hub.shutdown_token().clone();
-    tracing::info!(addr = %listener.local_addr()?, "metrics listening");
-    axum::serve(listener, routes().with_state(hub))
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
+/// What a room label's gauges add up to at scrape time.
+#[derive(Debug, Default)]
+pub(crate) struct RoomGauges {
+    pub(crate) queued: usize,
+    pub(crate) slots_in_use: u64,
+    pub(crate) slots: u64,
+    pub(crate) online: usize,
+    pub(crate) busy: usize,
+    pub(crate) offline: usize,
+    pub(crate) subscribers: usize,
 }
 
-async fn metrics(State(hub): State<Hub>, headers: HeaderMap) -> Response {
-    let config = hub.config();
-    let expected = config
-        .metrics
-        .token
-        .as_deref()
-        .or(config.admin_token.as_deref());
-    if let Some(expected) = expected {
-        let presented = bearer(&headers).unwrap_or_default();
-        if !constant_time_eq(presented.as_bytes(), expected.as_bytes()) {
-            return (
-                StatusCode::UNAUTHORIZED,
-                [(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"))],
-                "This hub's metrics need its metrics token (or, without one, its admin \
-                 token): send 'Authorization: Bearer <token>'.\n",
-            )
-                .into_response();
-        }
-    }
-    match render(&hub) {
-        Ok(text) => (
-            [(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE))],
-            text,
-        )
-            .into_response(),
-        Err(fmt::Error) => {
-            tracing::warn!("could not encode the metrics");
-            StatusCode::INTERNAL_SERVER_ERROR.into_response()
-        }
-    }
-}
-
-/// The exposition of `hub`'s metrics as of now.
-pub(crate) fn render(hub: &Hub) -> Result<String, fmt::Error> {
+/// The exposition of `metrics`, with the `gauges` read from the hub for it.
+pub(crate) fn render(metrics: &HubMetrics, gauges: Gauges) -> Result<String, fmt::Error> {
     let mut registry = Registry::with_prefix("gambi");
-    registry.register_collector(Box::new(Scrape { hub: hub.clone() }));
+    registry.register_collector(Box::new(Scrape {
+        rooms: metrics.all_rooms(),
+        gauges,
+    }));
     let mut text = String::new();
     prometheus_client::encoding::text::encode(&mut text, &registry)?;
     Ok(text)
 }
 
-/// Reads the hub at scrape time.
+/// One scrape: every room label's metrics and the gauges read for it.
 #[derive(Debug)]
 struct Scrape {
-    hub: Hub,
-}
-
-/// What a room label's gauges add up to at scrape time.
-#[derive(Debug, Default)]
-struct RoomGauges {
-    queued: usize,
-    slots_in_use: u64,
-    slots: u64,
-    online: usize,
-    busy: usize,
-    offline: usize,
-    subscribers: usize,
-}
-
-impl Scrape {
-    /// The gauges of every room label that has rooms, summed over its rooms.
-    fn room_gauges(&self) -> IndexMap<String, RoomGauges> {
-        let mut gauges: IndexMap<String, RoomGauges> = IndexMap::new();
-        for room in self.hub.list_rooms() {
-            let entry = gauges.entry(room.metrics().label().to_owned()).or_default();
-            let scheduler = room.scheduler().snapshot();
-            entry.queued += scheduler.queued;
-            for participant in &scheduler.participants {
-                entry.slots_in_use += u64::from(participant.active);
-                if participant.available {
-                    entry.slots += u64::from(participant.max_concurrency);
-                }
-            }
-            for participant in room.participants() {
-                match participant.summary.status {
-                    gambi_protocol::ParticipantStatus::Online => entry.online += 1,
-                    gambi_protocol::ParticipantStatus::Busy => entry.busy += 1,
-                    gambi_protocol::ParticipantStatus::Offline => entry.offline += 1,
-                }
-            }
-            entry.subscribers += room.subscriber_count();
-        }
-        gauges
-    }
+    rooms: Vec<Arc<RoomMetrics>>,
+    gauges: Gauges,
 }
 
 /// Writes one metric family's descriptor, then its samples.
@@ -165,8 +105,8 @@ fn attempts(series: &Series) -> u64 {
 impl Collector for Scrape {
     fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), fmt::Error> {
         let seconds = Unit::Seconds;
-        let rooms = self.hub.metrics().all_rooms();
-        let series: Vec<(&RoomMetrics, Vec<std::sync::Arc<Series>>)> = rooms
+        let rooms = &self.rooms;
+        let series: Vec<(&RoomMetrics, Vec<Arc<Series>>)> = rooms
             .iter()
             .map(|room| (room.as_ref(), room.all_series()))
             .collect();
@@ -267,7 +207,7 @@ impl Collector for Scrape {
             Some(&seconds),
             MetricType::Histogram,
         )?;
-        for room in &rooms {
+        for room in rooms {
             let values = room.queue_wait.values();
             if values.count > 0 {
                 encode_histogram(
@@ -284,8 +224,8 @@ impl Collector for Scrape {
             None,
             MetricType::Counter,
         )?;
-        let gauges = self.room_gauges();
-        for room in &rooms {
+        let gauges = &self.gauges.rooms;
+        for room in rooms {
             let count = room.tunnel_reconnects.load(Ordering::Relaxed);
             if count > 0 || gauges.contains_key(room.label()) {
                 reconnects
@@ -318,7 +258,7 @@ impl Collector for Scrape {
         ];
         for (name, help, value) in room_gauges {
             let mut gauge = family(&mut encoder, name, help, None, MetricType::Gauge)?;
-            for (label, room) in &gauges {
+            for (label, room) in gauges {
                 gauge
                     .encode_family(&[("room", label.as_str())])?
                     .encode_gauge(&value(room))?;
@@ -332,7 +272,7 @@ impl Collector for Scrape {
             None,
             MetricType::Gauge,
         )?;
-        for (label, room) in &gauges {
+        for (label, room) in gauges {
             for (state, count) in [
                 ("online", room.online),
                 ("busy", room.busy),
@@ -344,7 +284,7 @@ impl Collector for Scrape {
             }
         }
 
-        let hub = &self.hub;
+        let hub = &self.gauges;
         family(
             &mut encoder,
             "rooms",
@@ -352,7 +292,7 @@ impl Collector for Scrape {
             None,
             MetricType::Gauge,
         )?
-        .encode_gauge(&(hub.list_rooms().len() as u64))?;
+        .encode_gauge(&hub.room_count)?;
         family(
             &mut encoder,
             "hub_event_subscribers",
@@ -360,7 +300,7 @@ impl Collector for Scrape {
             None,
             MetricType::Gauge,
         )?
-        .encode_gauge(&(hub.hub_subscriber_count() as u64))?;
+        .encode_gauge(&hub.hub_subscribers)?;
         family(
             &mut encoder,
             "requests_in_flight",
@@ -368,7 +308,7 @@ impl Collector for Scrape {
             None,
             MetricType::Gauge,
         )?
-        .encode_gauge(&(hub.requests_in_flight() as u64))?;
+        .encode_gauge(&hub.requests_in_flight)?;
         family(
             &mut encoder,
             "buffered_bytes",
@@ -376,7 +316,7 @@ impl Collector for Scrape {
             None,
             MetricType::Gauge,
         )?
-        .encode_gauge(&(hub.buffered_bytes().held() as u64))?;
+        .encode_gauge(&hub.buffered_bytes)?;
         family(
             &mut encoder,
             "malformed_frames",
@@ -384,7 +324,7 @@ impl Collector for Scrape {
             None,
             MetricType::Counter,
         )?
-        .encode_counter::<NoLabelSet, _, u64>(&hub.malformed_frames(), None)?;
+        .encode_counter::<NoLabelSet, _, u64>(&hub.malformed_frames, None)?;
         Ok(())
     }
 }

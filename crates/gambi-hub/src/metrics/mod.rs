@@ -3,7 +3,8 @@
 //! Counters and histograms live in atomics updated where the events they count already
 //! happen (the `llm.*` events in `inference/log.rs`, a tunnel attaching), never on the
 //! per-token path. Gauges (queue depth, slots, participants by state, subscribers) are read
-//! from the hub's state at scrape time. `prometheus-client` writes the exposition.
+//! from the hub's state at scrape time, by the route (`crate::scrape`).
+//! `prometheus-client` writes the exposition (`exposition.rs`).
 //!
 //! Label cardinality is bounded:
 //! - `room`: a room's code, for the first [`LabelLimits::rooms`] rooms the hub keeps; the
@@ -28,8 +29,8 @@ use gambi_protocol as proto;
 use indexmap::IndexMap;
 use proto::LlmProtocol;
 
-pub(crate) use exposition::routes;
-pub use exposition::{CONTENT_TYPE, serve_metrics};
+pub use exposition::CONTENT_TYPE;
+pub(crate) use exposition::{Gauges, RoomGauges, render};
 use histogram::{Histogram, LATENCY_BUCKETS, QUEUE_BUCKETS};
 
 /// The `room` label of the rooms past [`LabelLimits::rooms`].

@@ -4,8 +4,9 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::Shared;
-use super::state::Slot;
+use tokio::time::Instant;
+
+use super::{ClientKey, Shared};
 
 /// How the request that held a lease went, as far as routing cares. Reported on the lease
 /// before it is dropped; it takes effect when the lease is released.
@@ -32,6 +33,19 @@ pub struct Lease {
     slot: Slot,
     outcome: Outcome,
     armed: bool,
+}
+
+/// Everything a lease needs to find its way back when released.
+#[derive(Debug, Clone)]
+pub(super) struct Slot {
+    pub(super) participant_id: String,
+    pub(super) model: String,
+    /// Incarnation of the participant the slot was taken on; a participant removed and
+    /// registered again starts a new one, and slots of the old one are not counted.
+    pub(super) generation: u64,
+    pub(super) client: ClientKey,
+    pub(super) granted_at: Instant,
+    pub(super) queued: Duration,
 }
 
 impl Lease {

@@ -67,7 +67,8 @@ pub use client::ClientKey;
 pub use error::{ScheduleError, Wanted};
 pub use lease::{Lease, Outcome};
 
-use state::{Admission, Delivery, Slot, State};
+use lease::Slot;
+use state::{Admission, Delivery, State};
 
 /// Requests a room's queue holds by default before answering `QueueFull`.
 pub const DEFAULT_QUEUE_SIZE: usize = 256;

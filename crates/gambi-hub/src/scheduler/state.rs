@@ -16,6 +16,7 @@ use rand::rngs::StdRng;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
+use super::lease::Slot;
 use super::{
     ClientKey, LeaseRequest, Outcome, ParticipantLoad, Presence, Reply, ScheduleError,
     SchedulerConfig, SchedulerSnapshot, Wanted,
@@ -26,19 +27,6 @@ const ASSUMED_HOLD: Duration = Duration::from_secs(10);
 
 /// Weight of the newest hold time in the running mean.
 const HOLD_WEIGHT: f64 = 0.2;
-
-/// Everything a lease needs to find its way back when released.
-#[derive(Debug, Clone)]
-pub(super) struct Slot {
-    pub(super) participant_id: String,
-    pub(super) model: String,
-    /// Incarnation of the participant the slot was taken on; a participant removed and
-    /// registered again starts a new one, and slots of the old one are not counted.
-    generation: u64,
-    pub(super) client: ClientKey,
-    granted_at: Instant,
-    pub(super) queued: Duration,
-}
 
 /// What `admit` decided for a new request.
 pub(super) enum Admission {

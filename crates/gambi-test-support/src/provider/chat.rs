@@ -6,7 +6,7 @@ use bytes::Bytes;
 use http::StatusCode;
 use serde_json::{Value, json};
 
-use super::handler::{
+use super::answers::{
     invalid_json, json_response, missing_parameter, non_generating, openai_error, reject_model,
 };
 use super::reply::{

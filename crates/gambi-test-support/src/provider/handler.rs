@@ -1,4 +1,5 @@
-//! Request dispatch: record, authorise, route, and answer the shared error cases.
+//! Request dispatch: record, authorise, route, and answer a missing route (the answers
+//! routes share are in `answers`).
 //!
 //! Routing is one `match` over the path segments rather than an axum route table, so that the
 //! order of checks (header, route, method) and the look of a missing route stay explicit and
@@ -7,13 +8,12 @@
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::Response;
-use http::{HeaderValue, Method, StatusCode, header};
+use http::{HeaderValue, Method, StatusCode};
 use serde_json::Value;
 
-use super::reply::{ErrorBody, Outcome, Reply, openai_error_body};
+use super::answers::{json_response, openai_error, text_response};
 use super::state::Shared;
 use super::{MissingRoute, chat, models, responses};
 
@@ -113,84 +113,6 @@ async fn route(
     }
 }
 
-/// A JSON response with `Content-Length`.
-pub(crate) fn json_response(status: StatusCode, body: &Value) -> Response {
-    let mut response = Response::new(Body::from(body.to_string()));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    response
-}
-
-fn text_response(status: StatusCode, body: String) -> Response {
-    let mut response = Response::new(Body::from(body));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    response
-}
-
-/// An OpenAI error response: `{"error":{"message","type","param","code"}}`.
-pub(crate) fn openai_error(
-    status: StatusCode,
-    message: &str,
-    kind: &str,
-    param: Option<&str>,
-    code: Option<&str>,
-) -> Response {
-    json_response(status, &openai_error_body(message, kind, param, code))
-}
-
-/// 400 for a body that is not a JSON object.
-pub(crate) fn invalid_json() -> Response {
-    openai_error(
-        StatusCode::BAD_REQUEST,
-        "We could not parse the JSON body of your request. The API expects a JSON payload.",
-        "invalid_request_error",
-        None,
-        None,
-    )
-}
-
-/// 400 for a required parameter that is absent or of the wrong type.
-pub(crate) fn missing_parameter(name: &str) -> Response {
-    openai_error(
-        StatusCode::BAD_REQUEST,
-        &format!("Missing required parameter: '{name}'."),
-        "invalid_request_error",
-        Some(name),
-        Some("missing_required_parameter"),
-    )
-}
-
-/// OpenAI's 404 for a model the provider doesn't offer. Not a missing route.
-pub(crate) fn model_not_found(model: &str) -> Response {
-    openai_error(
-        StatusCode::NOT_FOUND,
-        &format!("The model `{model}` does not exist or you do not have access to it."),
-        "invalid_request_error",
-        None,
-        Some("model_not_found"),
-    )
-}
-
-/// The answer to a create request whose `model` is missing (400) or not offered (404), or
-/// `None` if the provider serves it.
-pub(crate) fn reject_model(shared: &Shared, body: &Value) -> Option<Response> {
-    let Some(model) = body.get("model").and_then(Value::as_str) else {
-        return Some(missing_parameter("model"));
-    };
-    if shared.config.models.iter().any(|offered| offered == model) {
-        None
-    } else {
-        Some(model_not_found(model))
-    }
-}
-
 fn unauthorized(presented: bool) -> Response {
     let (message, code) = if presented {
         ("Incorrect API key provided.", Some("invalid_api_key"))
@@ -233,18 +155,5 @@ fn method_not_allowed(style: MissingRoute) -> Response {
             StatusCode::METHOD_NOT_ALLOWED,
             "405 method not allowed".to_owned(),
         ),
-    }
-}
-
-/// What a reply that doesn't generate answers: its scripted error, or nothing ever (this
-/// future never completes for a hanging reply). `None` for a reply that generates.
-pub(crate) async fn non_generating(reply: &Reply) -> Option<Response> {
-    match &reply.outcome {
-        Outcome::Generate => None,
-        Outcome::Error { status, body } => Some(match body {
-            ErrorBody::Json(json) => json_response(*status, json),
-            ErrorBody::Text(text) => text_response(*status, text.clone()),
-        }),
-        Outcome::Hang => match super::stream::never().await {},
     }
 }

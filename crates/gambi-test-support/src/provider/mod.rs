@@ -36,6 +36,7 @@
 //!   hang. (With paused time, a timeout can fire while a socket is still busy, so prefer a
 //!   generous real-time one or none.)
 
+mod answers;
 mod chat;
 mod handler;
 mod models;

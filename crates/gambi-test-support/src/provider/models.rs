@@ -7,7 +7,7 @@ use axum::response::Response;
 use http::StatusCode;
 use serde_json::{Value, json};
 
-use super::handler::{json_response, model_not_found};
+use super::answers::{json_response, model_not_found};
 use super::state::Shared;
 
 /// The `created` time of every listed model (a fixed date keeps listings comparable).

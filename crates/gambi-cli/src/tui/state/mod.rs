@@ -33,7 +33,7 @@ pub(crate) use monitor::{
 pub(crate) use screens::{CreateState, HubRun, RoomsState, ServeState};
 
 #[cfg(test)]
-pub(crate) use monitor::tests as fixtures;
+pub(crate) use monitor::fixtures;
 
 /// A secret (room password): kept, sent where it belongs, never printed.
 #[derive(Clone, PartialEq, Eq)]
