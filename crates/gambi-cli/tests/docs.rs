@@ -4,7 +4,7 @@
 //! at the root, `docs/*.md`) is checked:
 //!
 //! * each `gambi ...` line (and `cargo run --release -- ...`, which is the same) must parse
-//!   with the real clap definition, compiled here from `src/cli.rs`;
+//!   with the real clap definition, compiled here from `src/cli/`;
 //! * the safe ones run for real, with the real binary, against a hub and a fake provider
 //!   on loopback: `--help` and `completions`; `hub serve` with `--dry-run` added (nothing
 //!   binds, nothing is announced); `room create`, `room list` and `room get`; and
@@ -30,7 +30,7 @@
 // compiled into this test from their sources, so the test checks the real ones. Most of
 // what those modules define is unused here.
 #[allow(dead_code)]
-#[path = "../src/cli.rs"]
+#[path = "../src/cli/mod.rs"]
 mod cli;
 #[allow(dead_code)]
 #[path = "../src/config.rs"]
