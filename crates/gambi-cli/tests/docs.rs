@@ -29,7 +29,7 @@
 // The CLI is a binary crate: its command-line definition and config file reader are
 // compiled into this test from their sources, so the test checks the real ones. Most of
 // what those modules define is unused here.
-#[allow(dead_code)]
+#[allow(dead_code, unused_imports)]
 #[path = "../src/cli/mod.rs"]
 mod cli;
 #[allow(dead_code)]
