@@ -115,3 +115,32 @@ async fn an_original_runtime_reports_no_timing_so_only_the_hub_s_parts_are_known
         assert_eq!(field(&metrics, unknown), None, "{unknown}: {metrics}");
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_provider_error_the_hub_reads_whole_still_has_its_breakdown() {
+    // A 404 that names a model is the provider's answer (not a missing route): the hub reads
+    // it whole to tell the two apart, and passes it on.
+    let cluster = cluster(ParticipantSpec::new("alice", "llama3")).await;
+    cluster.member("alice").provider.push_reply(Reply::error(
+        404,
+        serde_json::json!({"error": {"message": "model 'llama3' is not loaded"}}),
+    ));
+    let mut events = cluster.events().await;
+    let response = cluster
+        .post("/chat/completions", &chat("alice", "hi"))
+        .await;
+    assert_eq!(response.status(), 404);
+    let id = request_id(&response);
+    let _ = response.bytes().await.unwrap();
+    let seen = llm_events_of(&mut events, &id).await;
+    let complete = seen.last().unwrap();
+    assert_eq!(complete.kind, "llm.complete", "{:?}", complete.data);
+    let metrics = &complete.data["metrics"];
+
+    let ttft = present(metrics, "ttftMs");
+    let hub = present(metrics, "hubMs");
+    let ttfb = present(metrics, "providerTtfbMs");
+    present(metrics, "tunnelMs");
+    assert!(hub <= ttft, "{metrics}");
+    assert!(ttfb <= ttft, "{metrics}");
+}

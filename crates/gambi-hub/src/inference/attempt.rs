@@ -16,6 +16,7 @@ use gambi_protocol as proto;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 
 use super::error::InferenceError;
+use super::log::Dispatched;
 use super::request::route_missing;
 use super::upstream::{DispatchError, Upstream, dispatch};
 use crate::config::HubConfig;
@@ -28,11 +29,11 @@ pub(super) enum Outcome {
     /// The response started: its body is still to come.
     Started(Upstream),
     /// The provider answered with an error status (404, 405 or 501) that is not a missing
-    /// route; its whole answer is here, to pass on.
-    Answered(ProviderAnswer),
+    /// route; its whole answer is here, to pass on, with the marks of its way.
+    Answered(ProviderAnswer, Dispatched),
     /// The provider has no such route: it does not speak this protocol. Its answer is here,
     /// for when the other protocol cannot be tried either.
-    RouteMissing(ProviderAnswer),
+    RouteMissing(ProviderAnswer, Dispatched),
     /// The participant failed before answering; another participant may succeed.
     Retry(Failure),
     /// The request failed in a way another participant would not change.
@@ -133,6 +134,7 @@ pub(super) async fn run(
     if !maybe_missing_route && status < 500 {
         return Outcome::Started(upstream);
     }
+    let marks = Dispatched::of(&upstream);
     let body = match upstream.collect(config.max_response_body).await {
         Ok(body) => body,
         Err(error) => return Outcome::Retry(failed_before_answering(target, &error)),
@@ -144,9 +146,9 @@ pub(super) async fn run(
     };
     if maybe_missing_route {
         if route_missing(status, &answer.body) {
-            Outcome::RouteMissing(answer)
+            Outcome::RouteMissing(answer, marks)
         } else {
-            Outcome::Answered(answer)
+            Outcome::Answered(answer, marks)
         }
     } else {
         Outcome::Retry(Failure::Provider(answer, headers))

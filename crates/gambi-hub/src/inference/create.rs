@@ -210,15 +210,17 @@ impl Create {
                         exchange.respond(upstream, lease, log).await,
                     ));
                 }
-                Outcome::RouteMissing(_)
+                Outcome::RouteMissing(..)
                     if provider == self.protocol && can_fall_back(target, provider) =>
                 {
                     self.room.learn_unsupported(&target.id, provider);
                     provider = provider.other();
                     log.set_provider_protocol(provider);
                 }
-                Outcome::Answered(answer) | Outcome::RouteMissing(answer) => {
+                Outcome::Answered(answer, marks) | Outcome::RouteMissing(answer, marks) => {
                     lease.succeed();
+                    log.record_dispatch(marks);
+                    log.answered();
                     log.complete(answer.status, None);
                     return Ok(Served::Answered(answer.into_response(headers)));
                 }

@@ -62,13 +62,24 @@ pub(crate) struct HubTime {
 
 /// What the hub learned of an attempt's way through the tunnel.
 #[derive(Debug, Clone, Copy)]
-struct Dispatched {
+pub(crate) struct Dispatched {
     /// When the request was handed to the tunnel.
     at: Instant,
     /// When its response head arrived.
     head: Option<Instant>,
     /// What the runtime measured.
     timing: Option<proto::ResponseTiming>,
+}
+
+impl Dispatched {
+    /// The marks of a response whose head has arrived.
+    pub(crate) fn of(upstream: &Upstream) -> Self {
+        Self {
+            at: upstream.dispatched_at,
+            head: upstream.stream().head_received_at(),
+            timing: upstream.timing,
+        }
+    }
 }
 
 /// Publishes the events of one request attempt.
@@ -173,11 +184,13 @@ impl RequestLog {
 
     /// Records how the response that started went through the tunnel.
     pub(crate) fn dispatched(&mut self, upstream: &Upstream) {
-        self.dispatched = Some(Dispatched {
-            at: upstream.dispatched_at,
-            head: upstream.stream().head_received_at(),
-            timing: upstream.timing,
-        });
+        self.record_dispatch(Dispatched::of(upstream));
+    }
+
+    /// Records the marks of a response that was read whole before it reached here (an
+    /// error status the hub had to look at), so its event has its breakdown too.
+    pub(crate) fn record_dispatch(&mut self, marks: Dispatched) {
+        self.dispatched = Some(marks);
     }
 
     /// Records that the client took the end of a stream whose last byte the hub received
