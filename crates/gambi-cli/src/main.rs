@@ -20,6 +20,7 @@ mod cli;
 mod commands;
 mod config;
 mod error;
+mod latency;
 mod logging;
 mod output;
 mod prompt;

@@ -28,6 +28,7 @@ use tokio::time::Instant;
 use super::{Context, discover};
 use crate::cli::WatchArgs;
 use crate::error::CliError;
+use crate::latency::breakdown;
 use crate::output::iso_time;
 use crate::signal::Signals;
 
@@ -212,59 +213,6 @@ fn metrics(metrics: &proto::LlmMetrics) -> String {
         parts.push(breakdown);
     }
     parts.join(" · ")
-}
-
-/// `ms: queue 3, hub 0.2, tunnel 1.1, provider TTFB 40 TTFT 180, client 2`: where the
-/// time went, as far as the hub knows; `None` from a hub that does not say.
-fn breakdown(metrics: &proto::LlmMetrics) -> Option<String> {
-    if [
-        metrics.hub_ms,
-        metrics.tunnel_ms,
-        metrics.provider_ttfb_ms,
-        metrics.provider_ttft_ms,
-        metrics.client_read_ms,
-    ]
-    .iter()
-    .all(Option::is_none)
-    {
-        return None;
-    }
-    let mut parts = Vec::new();
-    let mut part = |name: &str, value: Option<f64>| {
-        if let Some(value) = value {
-            parts.push(format!("{name} {}", short_ms(value)));
-        }
-    };
-    part("queue", metrics.queue_ms.filter(|queue| *queue > 0.0));
-    part("hub", metrics.hub_ms);
-    part("tunnel", metrics.tunnel_ms);
-    let provider = match (metrics.provider_ttfb_ms, metrics.provider_ttft_ms) {
-        (Some(ttfb), Some(ttft)) => Some(format!(
-            "provider TTFB {} TTFT {}",
-            short_ms(ttfb),
-            short_ms(ttft)
-        )),
-        (Some(ttfb), None) => Some(format!("provider TTFB {}", short_ms(ttfb))),
-        (None, Some(ttft)) => Some(format!("provider TTFT {}", short_ms(ttft))),
-        (None, None) => None,
-    };
-    parts.extend(provider);
-    if let Some(read) = metrics.client_read_ms {
-        parts.push(format!("client {}", short_ms(read)));
-    }
-    Some(format!("ms: {}", parts.join(", ")))
-}
-
-/// Milliseconds for people: one decimal below 10, whole above.
-fn short_ms(ms: f64) -> String {
-    if ms < 10.0 {
-        let rounded = format!("{ms:.1}");
-        rounded
-            .strip_suffix(".0")
-            .map_or(rounded.clone(), str::to_owned)
-    } else {
-        format!("{ms:.0}")
-    }
 }
 
 fn protocol_word(protocol: proto::LlmProtocol) -> &'static str {

@@ -11,6 +11,7 @@ use ratatui::widgets::{Block, Cell, Paragraph, Row, Sparkline, Table, Tabs};
 
 use super::format::{ago, clock, count, fit, gib, millis};
 use super::{accent, dim};
+use crate::latency;
 use crate::tui::state::{
     App, Card, Entry, JoinRun, LogEntry, Outcome, Presence, RequestRow, RoomMonitor, StreamState,
 };
@@ -26,6 +27,9 @@ const MIN_LOG_HEIGHT: u16 = 6;
 
 /// From this width on, the log shows every column.
 const WIDE: u16 = 110;
+/// From this width on, the request log also says where each request's time went (the
+/// latency breakdown of its `llm.complete`), after its metrics.
+const DETAILED: u16 = 150;
 
 pub(super) fn monitor(frame: &mut Frame<'_>, area: Rect, app: &App, now: Millis) {
     let Some(room) = app.current_tab() else {
@@ -291,13 +295,14 @@ fn log(frame: &mut Frame<'_>, area: Rect, room: &RoomMonitor, hidden_cards: usiz
     }
     let block = Block::bordered().title(Line::from(title));
     let wide = area.width >= WIDE;
+    let detailed = area.width >= DETAILED;
     let visible = usize::from(area.height.saturating_sub(3));
     let rows = room
         .log
         .iter()
         .rev()
         .take(visible)
-        .map(|entry| log_row(room, entry, wide));
+        .map(|entry| log_row(room, entry, wide, detailed));
     let mut header = vec!["Time", "Status"];
     let mut widths = vec![Constraint::Length(8), Constraint::Length(9)];
     if wide {
@@ -314,7 +319,10 @@ fn log(frame: &mut Frame<'_>, area: Rect, room: &RoomMonitor, hidden_cards: usiz
         header.extend(["Adapted", "Queue"]);
         widths.extend([Constraint::Length(7), Constraint::Length(7)]);
     }
-    let rest = metrics_columns("TTFT", "Duration", "Tokens", "Tok/s");
+    let mut rest = metrics_columns("TTFT", "Duration", "Tokens", "Tok/s");
+    if detailed {
+        rest.push_str("  Where the time went (ms)");
+    }
     let mut header: Vec<Cell<'_>> = header.into_iter().map(Cell::from).collect();
     header.push(Cell::from(rest));
     widths.push(Constraint::Fill(1));
@@ -329,11 +337,11 @@ fn metrics_columns(ttft: &str, duration: &str, tokens: &str, speed: &str) -> Str
     format!("{ttft:>7} {duration:>8} {tokens:>6} {speed:>6}")
 }
 
-fn log_row<'a>(room: &'a RoomMonitor, entry: &'a LogEntry, wide: bool) -> Row<'a> {
+fn log_row<'a>(room: &'a RoomMonitor, entry: &'a LogEntry, wide: bool, detailed: bool) -> Row<'a> {
     let time = clock(entry.at);
     let (status, style, request, participant, row, rest) = match &entry.entry {
         Entry::Request(row) => {
-            let (status, style, rest) = request_outcome(row);
+            let (status, style, rest) = request_outcome(row, detailed);
             let participant = row
                 .participant_id
                 .as_deref()
@@ -399,8 +407,9 @@ fn log_row<'a>(room: &'a RoomMonitor, entry: &'a LogEntry, wide: bool) -> Row<'a
     Row::new(cells).style(style)
 }
 
-/// A request's status word, style, and last column: metrics, or what failed.
-fn request_outcome(row: &RequestRow) -> (&'static str, Style, String) {
+/// A request's status word, style, and last column: metrics (`detailed`: and where its
+/// time went), or what failed.
+fn request_outcome(row: &RequestRow, detailed: bool) -> (&'static str, Style, String) {
     match &row.outcome {
         Outcome::Running if row.attempt > 1 => {
             ("running", Style::new(), format!("retry {}", row.attempt))
@@ -424,6 +433,13 @@ fn request_outcome(row: &RequestRow) -> (&'static str, Style, String) {
             );
             if row.attempt > 1 {
                 rest.push_str(&format!("  retry {}", row.attempt));
+            }
+            if let Some(breakdown) = detailed
+                .then(|| latency::breakdown_after_queue(metrics))
+                .flatten()
+            {
+                rest.push_str("  ");
+                rest.push_str(&breakdown);
             }
             ("done", Style::new(), rest)
         }

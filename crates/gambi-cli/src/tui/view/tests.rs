@@ -291,6 +291,16 @@ fn monitor_wide() {
     insta::assert_snapshot!(screen(&monitored(), 130, 34));
 }
 
+/// On a terminal as wide as a projector's, each completed request also says where its
+/// time went; on narrower ones the breakdown stays out of the way.
+#[test]
+fn monitor_detailed() {
+    let drawn = screen(&monitored(), 170, 34);
+    assert!(drawn.contains("Where the time went"), "{drawn}");
+    assert!(!screen(&monitored(), 149, 34).contains("Where the time went"));
+    insta::assert_snapshot!(drawn);
+}
+
 #[test]
 fn monitor_narrow() {
     insta::assert_snapshot!(screen(&monitored(), 80, 30));

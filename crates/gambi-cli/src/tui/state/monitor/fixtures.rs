@@ -77,7 +77,11 @@ pub(crate) fn complete(
             total_tokens: Some(tokens),
             tokens_per_second: Some(speed),
             queue_ms: Some(3.0),
-            ..LlmMetrics::default()
+            hub_ms: Some(0.4),
+            tunnel_ms: Some(1.2),
+            provider_ttfb_ms: Some(12.0),
+            provider_ttft_ms: Some(ttft as f64 - 2.0),
+            client_read_ms: Some(0.8),
         },
     })
 }
