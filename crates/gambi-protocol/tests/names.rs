@@ -85,20 +85,34 @@ fn first_cell_names(text: &str) -> BTreeSet<String> {
         .collect()
 }
 
-/// Every span in backticks on the document's lines outside fenced blocks.
-fn backticked() -> BTreeSet<&'static str> {
+/// The words of every code span of the reference outside fenced blocks. A span may run
+/// over a line break inside its paragraph (as Markdown allows), so spans are read per
+/// paragraph; a span like `404 NO_PARTICIPANT_ONLINE` gives both of its words.
+fn backticked() -> BTreeSet<String> {
     let mut fenced = false;
-    let mut spans = BTreeSet::new();
+    let mut paragraphs = vec![String::new()];
     for line in DOC.lines() {
         if line.starts_with("```") {
             fenced = !fenced;
+            paragraphs.push(String::new());
             continue;
         }
-        if !fenced {
-            spans.extend(line.split('`').skip(1).step_by(2));
+        if fenced {
+            continue;
+        }
+        if line.trim().is_empty() {
+            paragraphs.push(String::new());
+        } else if let Some(paragraph) = paragraphs.last_mut() {
+            paragraph.push_str(line);
+            paragraph.push('\n');
         }
     }
-    spans
+    paragraphs
+        .iter()
+        .flat_map(|paragraph| paragraph.split('`').skip(1).step_by(2))
+        .flat_map(str::split_whitespace)
+        .map(|word| word.trim_matches(|c: char| ",.;:()".contains(c)).to_owned())
+        .collect()
 }
 
 /// The string literals that follow `marker` in `source`.
@@ -193,7 +207,7 @@ fn frame_types_match_the_crate() {
     for name in backticked() {
         if name.starts_with("tunnel.") {
             assert!(
-                hub_frame(name) || participant_frame(name),
+                hub_frame(&name) || participant_frame(&name),
                 "docs/protocol.md names a frame type that does not exist: {name}"
             );
         }
@@ -232,9 +246,9 @@ fn error_codes_match_the_crate() {
     let looks_like_a_code =
         |name: &str| name.contains('_') && name.chars().all(|c| c.is_ascii_uppercase() || c == '_');
     for name in backticked() {
-        if looks_like_a_code(name) {
+        if looks_like_a_code(&name) {
             assert!(
-                error_code(name),
+                error_code(&name),
                 "docs/protocol.md names an error code that does not exist: {name}"
             );
         }
