@@ -6,10 +6,36 @@
 
 use serde_json::{Value, json};
 
+use crate::adapter::error::AdaptError;
+
 use super::*;
 
 mod to_chat;
 mod to_responses;
+
+/// One of the two conversions.
+type Convert = fn(&Value) -> Result<Value, AdaptError>;
+
+/// `convert` turns `input` into `expected`.
+fn check(convert: Convert, input: Value, expected: Value) {
+    match convert(&input) {
+        Ok(got) => assert_eq!(got, expected, "input: {input}"),
+        Err(e) => panic!("input: {input}\nunexpected error: {e:?}"),
+    }
+}
+
+/// `convert` refuses `input` with a 400 naming `param`, its message containing
+/// `message_part`.
+fn check_err(convert: Convert, input: Value, param: &str, message_part: &str) {
+    match convert(&input) {
+        Ok(got) => panic!("input: {input}\nexpected an error, got {got}"),
+        Err(e) => {
+            assert_eq!(e.status(), 400, "{e:?}");
+            assert_eq!(e.param(), Some(param), "{e:?}");
+            assert!(e.to_string().contains(message_part), "{e:?}");
+        }
+    }
+}
 
 #[test]
 fn round_trip_preserves_a_tool_conversation() {

@@ -3,21 +3,11 @@
 use super::*;
 
 fn check_r2c(input: Value, expected: Value) {
-    match responses_to_chat(&input) {
-        Ok(got) => assert_eq!(got, expected, "input: {input}"),
-        Err(e) => panic!("input: {input}\nunexpected error: {e:?}"),
-    }
+    check(responses_to_chat, input, expected);
 }
 
 fn check_r2c_err(input: Value, param: &str, message_part: &str) {
-    match responses_to_chat(&input) {
-        Ok(got) => panic!("input: {input}\nexpected an error, got {got}"),
-        Err(e) => {
-            assert_eq!(e.status(), 400, "{e:?}");
-            assert_eq!(e.param(), Some(param), "{e:?}");
-            assert!(e.to_string().contains(message_part), "{e:?}");
-        }
-    }
+    check_err(responses_to_chat, input, param, message_part);
 }
 
 #[test]

@@ -3,21 +3,11 @@
 use super::*;
 
 fn check_c2r(input: Value, expected: Value) {
-    match chat_to_responses(&input) {
-        Ok(got) => assert_eq!(got, expected, "input: {input}"),
-        Err(e) => panic!("input: {input}\nunexpected error: {e:?}"),
-    }
+    check(chat_to_responses, input, expected);
 }
 
 fn check_c2r_err(input: Value, param: &str, message_part: &str) {
-    match chat_to_responses(&input) {
-        Ok(got) => panic!("input: {input}\nexpected an error, got {got}"),
-        Err(e) => {
-            assert_eq!(e.status(), 400, "{e:?}");
-            assert_eq!(e.param(), Some(param), "{e:?}");
-            assert!(e.to_string().contains(message_part), "{e:?}");
-        }
-    }
+    check_err(chat_to_responses, input, param, message_part);
 }
 
 #[test]
